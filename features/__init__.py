@@ -1,0 +1,1 @@
+"""The journey diagnosis: canonical events, stage visits, stage metrics, pain points, model matrices."""

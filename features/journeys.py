@@ -1,0 +1,186 @@
+"""Canonical events, stage visits and account outcomes: the journey as the contract defines it.
+
+A *visit* is a run of consecutive events in one stage (a stage entry starts one). Its time runs from
+its first event to the first event of the next visit, or, for the account's last visit, to its last
+event (closed) or to the export time (open, and then censored).
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from recommender.contract import LOST, STAGE_ORDER, STAGES, require_columns
+from recommender.errors import UserError, file_row
+
+OPEN, CLOSED = "open", "closed"
+CLOSED_LOST = "closed_lost"  # the touchpoint a lost deal's last event carries
+
+
+def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], source: str | None) -> pd.DataFrame:
+    """Map stage names to canonical stages and put each account's events in journey order.
+
+    Names match case-insensitively, after the stage map (keys lower case). A name mapped to ``lost``
+    becomes the end of a lost deal: an event in the furthest stage the account had reached, with
+    touchpoint ``closed_lost``.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per event, sorted by ``account_id``, ``timestamp``, then stage order (ties), with
+        ``stage`` canonical and ``stage_order`` (0 = awareness) added; other columns kept.
+
+    Raises
+    ------
+    UserError
+        For the first row (file order) whose stage is neither canonical nor in the stage map.
+    """
+    require_columns(events, ["account_id", "timestamp", "stage"], table="events")
+    names = events["stage"].str.strip().str.lower()
+    lookup = {stage: stage for stage in STAGES} | dict(stage_map)
+    mapped = names.map(lookup)
+    unknown = mapped.isna()
+    if unknown.any():
+        index = int(unknown.to_numpy().argmax())
+        others = sorted(set(events["stage"][unknown]))
+        listed = ", ".join(map(repr, others[:8])) + (", ..." if len(others) > 8 else "")
+        raise UserError(
+            f"unknown stage {events['stage'].iat[index]!r} (unknown here: {listed}); use one of "
+            f"{', '.join(STAGES)}, or map it in the config's [stage_map]",
+            path=source, row=file_row(index, source), column="stage",
+        )
+    lost = (mapped == LOST).to_numpy()
+    order = mapped.map(STAGE_ORDER).to_numpy(dtype="float64")  # NaN for lost rows, filled below
+    account_codes, _ = pd.factorize(events["account_id"])
+    time_key = events["timestamp"].to_numpy()
+    ranked = np.lexsort((np.where(lost, np.inf, order), time_key, account_codes))
+    journey = events.iloc[ranked].assign(stage_order=order[ranked])
+    if lost.any():
+        journey = _place_lost_events(journey, lost[ranked])
+    journey = journey.dropna(subset=["stage_order"])
+    return journey.assign(
+        stage=journey["stage_order"].astype("int64").map(dict(enumerate(STAGES))).astype("str"),
+        stage_order=journey["stage_order"].astype("int64"),
+    ).reset_index(drop=True)
+
+
+def _place_lost_events(journey: pd.DataFrame, lost: np.ndarray) -> pd.DataFrame:
+    """A ``lost`` event moves into the furthest stage reached before it; a deal lost before any stage is dropped."""
+    furthest = journey["stage_order"].groupby(journey["account_id"].to_numpy()).cummax()
+    placed = journey.assign(stage_order=np.where(lost, furthest, journey["stage_order"]))
+    if "touchpoint" in placed.columns:
+        placed = placed.assign(touchpoint=placed["touchpoint"].where(~lost, CLOSED_LOST))
+    else:
+        placed = placed.assign(touchpoint=pd.Series(np.where(lost, CLOSED_LOST, None), index=placed.index, dtype="str"))
+    return placed
+
+
+def account_status(events: pd.DataFrame, accounts: pd.DataFrame | None, *, export_time: pd.Timestamp,
+                   stale_after_days: int, source: str | None = None) -> pd.Series:
+    """``open`` or ``closed`` for every account in ``events``.
+
+    ``accounts.status`` wins where given; otherwise an account with a ``closed_lost`` event is closed,
+    and the rest are open when their last event is within ``stale_after_days`` of the export time.
+
+    Returns
+    -------
+    pd.Series
+        ``status`` indexed by ``account_id`` (sorted).
+    """
+    last_event = events.groupby("account_id", sort=True)["timestamp"].max()
+    inferred = pd.Series(
+        np.where(export_time - last_event <= pd.Timedelta(days=stale_after_days), OPEN, CLOSED),
+        index=last_event.index, dtype="str",
+    )
+    if "touchpoint" in events.columns:
+        lost_accounts = events.loc[events["touchpoint"] == CLOSED_LOST, "account_id"].unique()
+        inferred = inferred.where(~inferred.index.isin(lost_accounts), CLOSED)
+    if accounts is not None and "status" in accounts.columns:
+        given = accounts["status"].str.strip().str.lower()
+        bad = given.notna() & ~given.isin([OPEN, CLOSED])
+        if bad.any():
+            index = int(bad.to_numpy().argmax())
+            raise UserError(f"{accounts['status'].iat[index]!r} is not a status (expected 'open' or 'closed')",
+                            path=source, row=file_row(index, source), column="status")
+        stated = pd.Series(given.to_numpy(), index=accounts["account_id"].to_numpy()).dropna()
+        inferred = stated.reindex(inferred.index).fillna(inferred).astype("str")
+    return inferred.rename("status").rename_axis("account_id")
+
+
+def stage_visits(events: pd.DataFrame, *, export_time: pd.Timestamp, status: pd.Series) -> pd.DataFrame:
+    """Cut each account's journey-ordered events into stage visits.
+
+    Parameters
+    ----------
+    events
+        From :func:`canonical_events` (sorted, ``stage_order`` present).
+    status
+        ``open``/``closed`` per ``account_id``, from :func:`account_status`.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per visit, in time order within each account: ``account_id, stage, stage_order,
+        visit (0-based within account), started_at, ended_at, days, events, next_stage_order
+        (-1 after the last visit), last (the account's final visit), censored (final visit of an
+        open account)``. Also returned: the event-to-visit map as ``events`` column ``visit_id``
+        via :func:`visit_ids`.
+    """
+    require_columns(events, ["account_id", "timestamp", "stage_order"], table="events")
+    visit_id = visit_ids(events)
+    grouped = events.groupby(visit_id, sort=True)
+    visits = pd.DataFrame({
+        "account_id": grouped["account_id"].first(),
+        "stage_order": grouped["stage_order"].first(),
+        "started_at": grouped["timestamp"].first(),
+        "last_event_at": grouped["timestamp"].last(),
+        "events": grouped.size(),
+    }).reset_index(drop=True)
+    same_account_next = visits["account_id"].shift(-1) == visits["account_id"]
+    is_open = visits["account_id"].map(status).eq(OPEN).to_numpy()
+    account_last = visits.groupby("account_id", sort=False)["last_event_at"].transform("last")
+    final_end = pd.Series(np.where(is_open, export_time, account_last), index=visits.index).astype(visits["started_at"].dtype)
+    ended_at = visits["started_at"].shift(-1).where(same_account_next, final_end)
+    return visits.assign(
+        stage=visits["stage_order"].map(dict(enumerate(STAGES))).astype("str"),
+        visit=visits.groupby("account_id", sort=False).cumcount(),
+        ended_at=ended_at,
+        days=(ended_at - visits["started_at"]) / pd.Timedelta(days=1),
+        next_stage_order=visits["stage_order"].shift(-1).where(same_account_next).fillna(-1).astype("int64"),
+        last=~same_account_next,
+        censored=~same_account_next & is_open,
+    ).drop(columns="last_event_at")[
+        ["account_id", "stage", "stage_order", "visit", "started_at", "ended_at", "days", "events",
+         "next_stage_order", "last", "censored"]
+    ]
+
+
+def visit_ids(events: pd.DataFrame) -> np.ndarray:
+    """The 0-based visit number of each journey-ordered event, counted over the whole export."""
+    account = events["account_id"].to_numpy()
+    order = events["stage_order"].to_numpy()
+    starts = np.ones(len(events), dtype=bool)
+    starts[1:] = (account[1:] != account[:-1]) | (order[1:] != order[:-1])
+    return np.cumsum(starts) - 1
+
+
+def account_outcomes(visits: pd.DataFrame, status: pd.Series, *, target_stage: str) -> pd.DataFrame:
+    """Where each account got to.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per account, index ``account_id`` (sorted): ``entry_order`` (first stage's order),
+        ``furthest_order`` (latest stage ever entered), ``status``, ``converted`` (reached ``target_stage``).
+    """
+    grouped = visits.groupby("account_id", sort=True)["stage_order"]
+    outcomes = pd.DataFrame({"entry_order": grouped.first(), "furthest_order": grouped.max()})
+    return outcomes.assign(
+        status=status.reindex(outcomes.index),
+        converted=outcomes["furthest_order"] >= STAGE_ORDER[target_stage],
+    )
+
+
+def coverage(visits: pd.DataFrame) -> tuple[int, int]:
+    """The first and last stage orders any account entered: the part of the journey the export covers."""
+    return int(visits["stage_order"].min()), int(visits["stage_order"].max())

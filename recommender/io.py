@@ -1,0 +1,193 @@
+"""Every file this program reads or writes goes through this module."""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from recommender.contract import ACCOUNTS, EVENTS, IMPROVEMENTS, Column, Export
+from recommender.errors import UserError, file_row
+
+_EXPECTED = {
+    "string": "a value",
+    "datetime": "ISO 8601, e.g. 2024-03-01T09:30:00Z",
+    "float": "a number, e.g. 2.5",
+}
+STARTER_CATALOG = "starter_catalog.csv"
+OUTPUT_MARKER = "run.json"  # an --out folder holding this file is ours to replace
+
+
+def read_export(data_dir: Path, *, catalog: Path | None = None) -> Export:
+    """Read a contract export folder: ``events`` (required), ``accounts`` and ``improvements`` (optional).
+
+    The catalog comes from ``catalog`` when given, else ``data_dir/improvements.*``, else stays None
+    (the pipeline then uses the starter catalog, see :func:`read_starter_catalog`).
+    """
+    if not data_dir.is_dir():
+        raise UserError("no such export folder", path=data_dir)
+    events, events_path = _read_named(data_dir, "events", EVENTS, required=True)
+    if events.empty:
+        raise UserError("no events: the table has a header but no rows", path=events_path)
+    accounts, accounts_path = _read_named(data_dir, "accounts", ACCOUNTS, required=False)
+    if catalog is not None:
+        improvements, improvements_path = read_table(catalog, IMPROVEMENTS), catalog
+    else:
+        improvements, improvements_path = _read_named(data_dir, "improvements", IMPROVEMENTS, required=False)
+    return Export(
+        events=events,
+        accounts=accounts,
+        improvements=improvements,
+        events_path=str(events_path),
+        accounts_path=None if accounts_path is None else str(accounts_path),
+        improvements_path=None if improvements_path is None else str(improvements_path),
+    )
+
+
+def read_starter_catalog() -> tuple[pd.DataFrame, str]:
+    """The built-in catalog shipped as rules/starter_catalog.csv, and the name to cite it by."""
+    source = resources.files("rules").joinpath(STARTER_CATALOG)
+    with resources.as_file(source) as path:
+        return read_table(path, IMPROVEMENTS), f"starter catalog ({STARTER_CATALOG})"
+
+
+def read_table(path: Path, columns: Sequence[Column]) -> pd.DataFrame:
+    """Read one ``.csv`` or ``.parquet`` table and parse the contract's columns.
+
+    Returns
+    -------
+    pd.DataFrame
+        The file's rows in file order (RangeIndex), contract columns parsed (datetimes in UTC,
+        floats as float64, text as ``str``), extra columns kept as read. Only an empty cell counts
+        as missing: "NA" is a value.
+    """
+    if not path.is_file():
+        raise UserError("no such file", path=path)
+    try:
+        if path.suffix == ".parquet":
+            raw = pd.read_parquet(path)
+        else:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"is not UTF-8 text (byte {error.start}); export it as UTF-8 CSV", path=path) from error
+    except (OSError, ValueError) as error:  # ParserError, ArrowInvalid and EmptyDataError are ValueErrors
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot read this file ({reason})", path=path) from error
+
+    raw.columns = [str(name).strip() for name in raw.columns]
+    duplicated = raw.columns[raw.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise UserError(f"column(s) {', '.join(map(repr, duplicated))} appear more than once", path=path)
+    missing = [column.name for column in columns if column.required and column.name not in raw.columns]
+    if missing:
+        raise UserError(
+            f"missing column(s) {', '.join(map(repr, missing))}; it has {', '.join(map(repr, raw.columns))}",
+            path=path,
+        )
+    raw = raw.reset_index(drop=True)
+    return raw.assign(**{c.name: _parse(raw, c, path) for c in columns if c.name in raw.columns})
+
+
+def _read_named(folder: Path, stem: str, columns: Sequence[Column], *, required: bool) -> tuple[pd.DataFrame | None, Path | None]:
+    present = [path for path in (folder / f"{stem}.csv", folder / f"{stem}.parquet") if path.exists()]
+    if len(present) > 1:
+        raise UserError(f"both {stem}.csv and {stem}.parquet are present; keep one", path=folder)
+    if not present:
+        if required:
+            raise UserError(f"no {stem}.csv or {stem}.parquet in this folder", path=folder)
+        return None, None
+    return read_table(present[0], columns), present[0]
+
+
+def _parse(raw: pd.DataFrame, column: Column, path: Path) -> pd.Series:
+    values = raw[column.name]
+    if column.kind == "datetime":
+        parsed = _parse_datetimes(values)
+    elif column.kind == "float":
+        parsed = pd.to_numeric(values, errors="coerce").astype("float64")
+        parsed = parsed.where(parsed.abs() != float("inf"))  # "inf" is no number a CRM means
+    else:
+        parsed = values.astype("str").str.strip().where(values.notna())
+        parsed = parsed.where(parsed != "")
+    bad = parsed.isna() & (values.notna() | column.required)  # unparseable, or empty where required
+    if bad.any():
+        index = int(bad.to_numpy().argmax())
+        cell = values.iat[index]
+        problem = "empty cell" if pd.isna(cell) or str(cell).strip() == "" else f"{_show(cell)} is not a {column.kind}"
+        raise UserError(
+            f"{problem} (expected {_EXPECTED[column.kind]})",
+            path=path, row=file_row(index, path), column=column.name,
+        )
+    return parsed
+
+
+def _parse_datetimes(values: pd.Series) -> pd.Series:
+    """ISO 8601 (or ``YYYY-MM-DD HH:MM``) to UTC; a value without an offset is taken as UTC."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize("UTC")
+    text = values.astype("str").str.strip().where(values.notna())
+    return pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+
+
+def _show(cell: object) -> str:
+    text = repr(cell)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def write_outputs(files: Mapping[str, bytes], out_dir: Path) -> None:
+    """Write a run's result files (name -> bytes) as the folder ``out_dir``: a complete result or nothing new."""
+    _write_folder(files, Path(out_dir), marker=OUTPUT_MARKER, what="journeyrec result")
+
+
+def write_export(files: Mapping[str, bytes], out_dir: Path) -> None:
+    """Write a simulated export's tables (``events.csv``, ...) as the folder ``out_dir``, the same safe way."""
+    _write_folder(files, Path(out_dir), marker="events.csv", what="export")
+
+
+def _write_folder(files: Mapping[str, bytes], out_dir: Path, *, marker: str, what: str) -> None:
+    """Stage ``files`` in a sibling temporary folder, then swap it in with renames.
+
+    A folder that already exists is replaced only when it is empty or an earlier result of the same
+    kind (it holds ``marker``): nothing of the user's is ever deleted, and a failure or an interrupt
+    leaves the earlier result as it was.
+    """
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise UserError("exists and is not a folder; choose another", path=out_dir)
+        if any(out_dir.iterdir()) and not (out_dir / marker).exists():
+            raise UserError(f"is not empty and holds no earlier {what}; choose another folder", path=out_dir)
+    target = out_dir.resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as error:
+        raise UserError(f"cannot create the folder ({error.strerror})", path=out_dir) from error
+    try:
+        for name, content in sorted(files.items()):
+            (staging / name).write_bytes(content)
+        _swap_in(staging, target)
+    except OSError as error:
+        raise UserError(f"cannot write the folder ({error.strerror})", path=out_dir) from error
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace ``target`` by ``staging`` with renames; the earlier folder is removed only after."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    retired = target.with_name(f".{target.name}.old")
+    shutil.rmtree(retired, ignore_errors=True)
+    os.replace(target, retired)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        os.replace(retired, target)  # put the earlier result back
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
