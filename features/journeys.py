@@ -184,3 +184,27 @@ def account_outcomes(visits: pd.DataFrame, status: pd.Series, *, target_stage: s
 def coverage(visits: pd.DataFrame) -> tuple[int, int]:
     """The first and last stage orders any account entered: the part of the journey the export covers."""
     return int(visits["stage_order"].min()), int(visits["stage_order"].max())
+
+
+def validate_accounts(accounts: pd.DataFrame, *, source: str | None) -> pd.DataFrame:
+    """Check the accounts table's domain rules: one row per account, ``value`` >= 0.
+
+    Raises
+    ------
+    UserError
+        Naming the row and column of the first problem.
+    """
+    duplicated = accounts["account_id"].duplicated()
+    if duplicated.any():
+        index = int(duplicated.to_numpy().argmax())
+        first = int((accounts["account_id"] == accounts["account_id"].iat[index]).to_numpy().argmax())
+        raise UserError(f"account {accounts['account_id'].iat[index]!r} appears twice (first at row "
+                        f"{file_row(first, source)}); keep one row per account",
+                        path=source, row=file_row(index, source), column="account_id")
+    if "value" in accounts.columns:
+        negative = accounts["value"] < 0
+        if negative.any():
+            index = int(negative.to_numpy().argmax())
+            raise UserError(f"value {accounts['value'].iat[index]:g} is negative (expected a deal value >= 0)",
+                            path=source, row=file_row(index, source), column="value")
+    return accounts

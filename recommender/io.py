@@ -1,5 +1,6 @@
 """Every file this program reads or writes goes through this module."""
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -45,6 +46,24 @@ def read_export(data_dir: Path, *, catalog: Path | None = None) -> Export:
         accounts_path=None if accounts_path is None else str(accounts_path),
         improvements_path=None if improvements_path is None else str(improvements_path),
     )
+
+
+def export_files(data_dir: Path) -> list[str]:
+    """The names of the export's own files present in ``data_dir`` (tables and config), sorted."""
+    names = [f"{stem}{suffix}" for stem in ("events", "accounts", "improvements") for suffix in (".csv", ".parquet")]
+    return sorted(name for name in [*names, "journeyrec.toml"] if (data_dir / name).is_file())
+
+
+def fingerprints(paths: Sequence[Path]) -> dict[str, str]:
+    """``file name -> sha256`` of each input, so a run can say exactly what it read."""
+    found = {}
+    for path in paths:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        found[Path(path).name] = digest.hexdigest()
+    return found
 
 
 def read_starter_catalog() -> tuple[pd.DataFrame, str]:

@@ -53,7 +53,8 @@ class Plan:
     ``candidates``: one row per candidate improvement — the catalog's columns, ``diagnosis`` (what in
     the data called for it), ``expected_uplift, uplift_low, uplift_high`` (objective units over the
     export's cohort), ``evidence_accounts``, ``evidence`` (strong / weak / assumption only) and
-    ``selected``. ``roadmap``: the contract's ROADMAP_COLUMNS, rank order, plus ``period``.
+    ``selected``. ``roadmap``: the contract's ROADMAP_COLUMNS in rank order, then ``period`` (1-based
+    start period), ``evidence`` and ``evidence_accounts``.
     """
 
     diagnosis: Diagnosis
@@ -64,5 +65,9 @@ class Plan:
     seed: int
     catalog_source: str
     total_uplift: tuple[float, float, float]  # expected, low, high of the whole roadmap
+    periods: int = 1
+    frontier: pd.DataFrame | None = None  # share, budget, full_value, objective, items, effort
+    solver: dict[str, object] = field(default_factory=dict)  # name, status, gap, seconds, proven_optimal
     model_quality: dict[str, float] = field(default_factory=dict)  # e.g. {"auc_research": 0.71}
     inputs: dict[str, str] = field(default_factory=dict)  # input file -> sha256
+    notes: tuple[str, ...] = ()  # caveats to show beside the roadmap (fallbacks, thin evidence)

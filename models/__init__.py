@@ -1,0 +1,1 @@
+"""Impact estimation: per-stage journey models chained through an absorbing Markov chain."""

@@ -1,0 +1,495 @@
+"""What an improvement is worth: per-stage journey models, chained through the journey to the target.
+
+For every stage before the target, a multinomial logistic model estimates how a visit ends —
+``forward``, ``back`` (a loop-back) or ``drop`` — from the pain points met in it, the time spent, the
+committee coverage, the channel mix and the account's segment (so a pain point that is merely common
+in a weak segment is not blamed). Censored visits (open accounts still in a stage) are left out of the
+fit: their ending is unknown, not a drop. A pain point also moves the time spent in a stage; that
+route is estimated by a linear model of log-days and followed when the pain point is relieved.
+
+The models are summarised, per segment and stage, as average outcome probabilities and how each lever
+shifts them. Any set of levers then changes the transition rows of an absorbing Markov chain over
+the stages (models/chain.py), which carries the change through loops and later stages to the target
+stage, in accounts or in value. Bootstrap refits over accounts (Poisson weights) give the intervals;
+replicate 0 is the fit on the data as it is.
+
+This is a what-if through fitted models, not a randomised experiment: it controls for what the export
+records (segment, coverage, channels), not for what it does not.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from features.visits import BACK, DROP, FORWARD, OUTCOMES, PAIN_PREFIX
+from models.chain import cohort_reach
+from recommender.contract import STAGE_ORDER, STAGES, require_columns
+from recommender.errors import UserError
+
+MIN_VISITS = 40  # resolved visits a stage model needs; fewer and the stage falls back to funnel arithmetic
+MIN_EXPOSED = 5  # visits a pain point needs at a stage to get its own coefficient
+MIN_SEGMENT_VISITS = 10  # below this a segment's stage averages borrow the pooled ones
+TIME_GRID = np.linspace(0.0, 0.95, 20)  # time_in_stage effects at which the response is evaluated
+NUMERIC = ("log_days", "stakeholders", "share_owned", "share_earned", "share_paid",
+           "share_direct_sales", "share_customer_success")
+LEVER_ORDER = ("pain_point", "time_in_stage", "drop_off", "loop_back")  # feature levers first, then rates
+_FWD, _BACK, _DROP = (OUTCOMES.index(outcome) for outcome in (FORWARD, BACK, DROP))
+
+
+@dataclass(frozen=True)
+class StageFit:
+    """How one stage's visits end, as the models of every replicate summarise it.
+
+    Arrays are indexed ``[replicate, segment, outcome]`` (outcomes in features.visits.OUTCOMES order).
+    """
+
+    stage_order: int
+    base: np.ndarray  # average outcome probabilities as observed
+    pain_delta: Mapping[str, np.ndarray]  # tag -> change in the averages if every meeting of the tag were relieved
+    time_delta: np.ndarray  # [replicate, segment, grid point, outcome]: change if days shrank by TIME_GRID
+    pain_effect: Mapping[str, np.ndarray]  # tag -> [replicate]: change in P(forward) for a visit that meets it
+    visits: int  # resolved visits the fit rests on
+    accounts: int  # distinct accounts behind them
+    exposed: Mapping[str, int]  # tag -> accounts that met it here
+    modelled: bool  # False: too few visits, funnel arithmetic only
+
+
+@dataclass(frozen=True)
+class JourneyModel:
+    """Everything needed to value any set of levers, for one target stage and objective."""
+
+    stages: Mapping[int, StageFit]  # stage order -> fit, for stages before the target
+    forward_to: np.ndarray  # [replicate, stage, stage]: where a forward move goes
+    back_to: np.ndarray  # [replicate, stage, stage]: where a loop-back goes
+    starts: np.ndarray  # [replicate, segment, stage]: accounts (or value) starting the journey in each stage
+    segments: tuple[str, ...]
+    target_order: int
+    replicates: int
+
+    def reach(self, levers: Mapping[tuple[int, str, str], np.ndarray]) -> np.ndarray:
+        """Expected accounts (or value) reaching the target per replicate, with ``levers`` applied.
+
+        ``levers`` maps ``(stage_order, lever, target)`` (target ``""`` unless ``pain_point``) to the
+        combined effect per replicate (shape ``[replicate]``), already combined as 1 - prod(1 - e).
+        """
+        transitions = self._transitions(levers)
+        return cohort_reach(transitions, self.starts, target_order=self.target_order).sum(axis=-1)
+
+    def _transitions(self, levers: Mapping[tuple[int, str, str], np.ndarray]) -> np.ndarray:
+        n_stages = len(STAGES)
+        replicates, segments = self.starts.shape[:2]
+        transitions = np.zeros((replicates, segments, n_stages, n_stages + 1))
+        transitions[..., -1] = 1.0  # stages nobody leaves (or after the target) end the journey
+        for order, fit in self.stages.items():
+            probabilities = _apply_levers(fit, {key[1:]: effect for key, effect in levers.items() if key[0] == order})
+            row = (probabilities[..., _FWD, None] * self.forward_to[:, None, order, :]
+                   + probabilities[..., _BACK, None] * self.back_to[:, None, order, :])
+            transitions[:, :, order, :n_stages] = row
+            transitions[:, :, order, -1] = probabilities[..., _DROP]
+        return transitions
+
+
+def _apply_levers(fit: StageFit, levers: Mapping[tuple[str, str], np.ndarray]) -> np.ndarray:
+    """Outcome probabilities ``[replicate, segment, outcome]`` of one stage with its levers applied."""
+    probabilities = fit.base.copy()
+    for (lever, target), effect in levers.items():
+        if lever == "pain_point" and target in fit.pain_delta:
+            probabilities += effect[:, None, None] * fit.pain_delta[target]
+        elif lever == "time_in_stage":
+            probabilities += _interpolate_time(fit.time_delta, effect)
+    probabilities = np.clip(probabilities, 0.0, None)
+    probabilities /= probabilities.sum(axis=-1, keepdims=True)
+    if ("drop_off", "") in levers:
+        cut = levers[("drop_off", "")][:, None] * probabilities[..., _DROP]
+        probabilities[..., _DROP] -= cut
+        probabilities[..., _FWD] += cut
+    if ("loop_back", "") in levers:
+        freed = levers[("loop_back", "")][:, None] * probabilities[..., _BACK]
+        rest = probabilities[..., _FWD] + probabilities[..., _DROP]
+        share_forward = np.divide(probabilities[..., _FWD], rest, out=np.ones_like(rest), where=rest > 0)
+        probabilities[..., _BACK] -= freed
+        probabilities[..., _FWD] += freed * share_forward
+        probabilities[..., _DROP] += freed * (1.0 - share_forward)
+    return probabilities
+
+
+def _interpolate_time(time_delta: np.ndarray, effect: np.ndarray) -> np.ndarray:
+    """Linear interpolation of ``time_delta[r, g, grid, k]`` at each replicate's effect."""
+    position = np.clip(np.interp(effect, TIME_GRID, np.arange(len(TIME_GRID))), 0, len(TIME_GRID) - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, len(TIME_GRID) - 1)
+    frac = (position - low)[:, None, None]
+    rows = np.arange(len(effect))
+    return time_delta[rows, :, low, :] * (1 - frac) + time_delta[rows, :, high, :] * frac
+
+
+def fit_journey_model(visits_x: pd.DataFrame, *, target_stage: str, objective: str, seed: int,
+                      bootstrap: int) -> JourneyModel:
+    """Fit the stage models on the data and on ``bootstrap`` resamples of its accounts.
+
+    Parameters
+    ----------
+    visits_x
+        From features.visits.visit_features: one row per visit.
+
+    Raises
+    ------
+    UserError
+        When no stage before the target has a visit that ended (nothing to learn from).
+    """
+    require_columns(visits_x, ["account_id", "stage_order", "outcome", "segment", "value", *NUMERIC], table="visits")
+    target_order = STAGE_ORDER[target_stage]
+    accounts, account_index = np.unique(visits_x["account_id"].to_numpy(), return_inverse=True)
+    weights = _replicate_weights(len(accounts), seed=seed, bootstrap=bootstrap)[:, account_index]
+    segment_codes = visits_x["segment"].cat.codes.to_numpy()
+    segments = tuple(visits_x["segment"].cat.categories)
+    resolved = visits_x["outcome"].notna().to_numpy()
+    stage_order = visits_x["stage_order"].to_numpy()
+    if not (resolved & (stage_order < target_order)).any():
+        raise UserError(f"no visit before {target_stage!r} has ended yet; every journey is still open there, "
+                        "so there is nothing to learn from")
+    stages = {}
+    for order in range(target_order):
+        rows = np.flatnonzero(resolved & (stage_order == order))
+        if len(rows):
+            stages[order] = _fit_stage(visits_x.iloc[rows], weights[:, rows], segment_codes[rows],
+                                       n_segments=len(segments), order=order, seed=seed)
+    forward_to, back_to = _destinations(visits_x, weights, resolved)
+    first_visit = (visits_x.groupby("account_id", sort=False).cumcount() == 0).to_numpy()
+    starts = _starts(visits_x, weights, first_visit, segment_codes, n_segments=len(segments), objective=objective)
+    return JourneyModel(stages, forward_to, back_to, starts, segments, target_order, bootstrap + 1)
+
+
+def _replicate_weights(n_accounts: int, *, seed: int, bootstrap: int) -> np.ndarray:
+    """Row 0 all ones (the data as it is); rows 1.. Poisson(1) account weights, one derived seed each."""
+    children = np.random.SeedSequence(seed).spawn(bootstrap)
+    draws = [np.random.default_rng(child).poisson(1.0, n_accounts) for child in children]
+    return np.vstack([np.ones(n_accounts), *draws]).astype("float64") if draws else np.ones((1, n_accounts))
+
+
+def _fit_stage(stage_visits: pd.DataFrame, weights: np.ndarray, segment_codes: np.ndarray, *,
+               n_segments: int, order: int, seed: int) -> StageFit:
+    outcome = stage_visits["outcome"].to_numpy()
+    pain_columns = [column for column in stage_visits.columns if column.startswith(PAIN_PREFIX)
+                    and stage_visits[column].sum() >= MIN_EXPOSED]
+    exposed = {column[len(PAIN_PREFIX):]: int(stage_visits.loc[stage_visits[column] > 0, "account_id"].nunique())
+               for column in pain_columns}
+    modelled = len(stage_visits) >= MIN_VISITS and len(set(outcome)) >= 2
+    names, X = _design(stage_visits, pain_columns)
+    days_column = names.index("log_days")
+    days = stage_visits["days"].to_numpy()
+    replicates = weights.shape[0]
+    base = np.zeros((replicates, n_segments, len(OUTCOMES)))
+    pain_delta = {tag: np.zeros_like(base) for tag in exposed}
+    pain_effect = {tag: np.zeros(replicates) for tag in exposed}
+    time_delta = np.zeros((replicates, n_segments, len(TIME_GRID), len(OUTCOMES)))
+    model = _OutcomeModel(X, outcome, seed=seed) if modelled else None
+    for r in range(replicates):
+        w = weights[r]
+        if model is not None and len(set(outcome[w > 0])) >= 2:
+            model.fit(w)
+            observed = model.predict(X)
+            base[r] = _segment_means(observed, w, segment_codes, n_segments)
+            shifts = _days_shifts(X, days_column, [names.index(c) for c in pain_columns], w)
+            for column, shift in zip(pain_columns, shifts):
+                k = names.index(column)
+                met = X[:, k] > 0
+                relieved = X.copy()
+                relieved[:, k] = 0.0
+                relieved[:, days_column] -= shift * met
+                change = model.predict(relieved) - observed
+                tag = column[len(PAIN_PREFIX):]
+                pain_delta[tag][r] = _segment_means(change, w, segment_codes, n_segments)
+                pain_effect[tag][r] = -np.average(change[met, _FWD], weights=w[met]) if w[met].sum() > 0 else 0.0
+            shorter = X.copy()
+            for k, cut in enumerate(TIME_GRID[1:], start=1):
+                shorter[:, days_column] = np.log1p(days * (1.0 - cut))
+                time_delta[r, :, k] = _segment_means(model.predict(shorter) - observed, w, segment_codes, n_segments)
+        else:
+            base[r], deltas = _funnel_arithmetic(stage_visits, outcome, w, segment_codes, n_segments, pain_columns)
+            for column, (delta, effect) in deltas.items():
+                pain_delta[column[len(PAIN_PREFIX):]][r] = delta
+                pain_effect[column[len(PAIN_PREFIX):]][r] = effect
+    return StageFit(order, base, pain_delta, time_delta, pain_effect, visits=len(stage_visits),
+                    accounts=int(stage_visits["account_id"].nunique()), exposed=exposed, modelled=modelled)
+
+
+def _design(stage_visits: pd.DataFrame, pain_columns: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Feature names and matrix: numeric features, pain flags and segment indicators (the segment is controlled for)."""
+    segments = pd.get_dummies(stage_visits["segment"], prefix="segment", dtype="float64").iloc[:, 1:]
+    frame = pd.concat([stage_visits[list(NUMERIC) + list(pain_columns)].astype("float64").reset_index(drop=True),
+                       segments.reset_index(drop=True)], axis=1)
+    return list(frame.columns), frame.to_numpy(dtype="float64")
+
+
+class _OutcomeModel:
+    """A multinomial logistic model of how a visit ends, refitted per replicate from the last solution.
+
+    Features are standardised once on the stage's data; predictions are computed from the
+    coefficients directly (the same numbers predict_proba gives, without its per-call checks).
+    """
+
+    def __init__(self, X: np.ndarray, outcome: np.ndarray, *, seed: int) -> None:
+        self.mean = X.mean(axis=0)
+        spread = X.std(axis=0)
+        self.scale = np.where(spread > 0, spread, 1.0)
+        self.standardised = (X - self.mean) / self.scale
+        self.outcome = outcome
+        self.estimator = LogisticRegression(C=1.0, max_iter=1000, warm_start=True, random_state=seed)
+
+    def fit(self, weight: np.ndarray) -> None:
+        keep = weight > 0
+        labels = set(self.outcome[keep])
+        if hasattr(self.estimator, "classes_") and labels != set(self.estimator.classes_):
+            self.estimator = clone(self.estimator)  # another set of classes: start afresh
+        self.estimator.fit(self.standardised[keep], self.outcome[keep], sample_weight=weight[keep])
+        self.columns = [OUTCOMES.index(label) for label in self.estimator.classes_]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities ``[n, OUTCOMES]`` (0 for an outcome the fit never saw)."""
+        scores = ((X - self.mean) / self.scale) @ self.estimator.coef_.T + self.estimator.intercept_
+        if scores.shape[1] == 1:  # two classes: one score for the second
+            scores = np.hstack([np.zeros_like(scores), scores])
+        scores -= scores.max(axis=1, keepdims=True)
+        odds = np.exp(scores)
+        probabilities = np.zeros((len(X), len(OUTCOMES)))
+        probabilities[:, self.columns] = odds / odds.sum(axis=1, keepdims=True)
+        return probabilities
+
+
+def _days_shifts(X: np.ndarray, days_column: int, pain_columns: Sequence[int], weight: np.ndarray) -> list[float]:
+    """How much each pain point lengthens the stage (in log1p days), adjusting for the other features."""
+    if not pain_columns:
+        return []
+    controls = np.hstack([np.ones((len(X), 1)), np.delete(X, days_column, axis=1)])
+    weighted = controls * weight[:, None]
+    coef = np.linalg.lstsq(weighted.T @ controls, weighted.T @ X[:, days_column], rcond=None)[0]  # weighted least squares
+    return [float(coef[1 + (k if k < days_column else k - 1)]) for k in pain_columns]
+
+
+def _segment_means(values: np.ndarray, weight: np.ndarray, codes: np.ndarray, n_segments: int) -> np.ndarray:
+    """Weighted mean of ``values[n, k]`` per segment; a thin segment borrows the pooled mean."""
+    pooled = (values * weight[:, None]).sum(axis=0) / max(weight.sum(), 1e-12)
+    totals = np.bincount(codes, weights=weight, minlength=n_segments)
+    means = np.vstack([np.bincount(codes, weights=values[:, k] * weight, minlength=n_segments)
+                       for k in range(values.shape[1])]).T
+    counts = np.bincount(codes, weights=(weight > 0).astype(float), minlength=n_segments)
+    thin = counts < MIN_SEGMENT_VISITS
+    means = np.divide(means, totals[:, None], out=np.zeros_like(means), where=totals[:, None] > 0)
+    means[thin] = pooled
+    return means
+
+
+def _funnel_arithmetic(stage_visits: pd.DataFrame, outcome: np.ndarray, weight: np.ndarray, codes: np.ndarray,
+                       n_segments: int, pain_columns: Sequence[str]) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, float]]]:
+    """Too few visits for a model: smoothed outcome shares, and a pain point's raw exposed-vs-not gap.
+
+    Returns the base probabilities and, per pain column, (change in the stage averages if relieved,
+    change in P(forward) for a visit that meets it).
+    """
+    seen = [OUTCOMES.index(label) for label in sorted(set(outcome))] or [_DROP]
+    onehot = np.zeros((len(outcome), len(OUTCOMES)))
+    onehot[np.arange(len(outcome)), [OUTCOMES.index(label) for label in outcome]] = 1.0
+    prior = np.zeros(len(OUTCOMES))
+    prior[list({*seen, _FWD, _DROP})] = 0.5  # add-half smoothing: no stage is certain from a handful of visits
+    share = ((onehot * weight[:, None]).sum(axis=0) + prior) / (weight.sum() + prior.sum())
+    base = np.tile(share, (n_segments, 1))
+    deltas = {}
+    for column in pain_columns:
+        met = stage_visits[column].to_numpy() > 0
+        exposed_share = (weight * met).sum() / max(weight.sum(), 1e-12)
+        with_pain = ((onehot * (weight * met)[:, None]).sum(axis=0) + prior) / ((weight * met).sum() + prior.sum())
+        without = ((onehot * (weight * ~met)[:, None]).sum(axis=0) + prior) / ((weight * ~met).sum() + prior.sum())
+        deltas[column] = (np.tile(exposed_share * (without - with_pain), (n_segments, 1)),
+                          float(with_pain[_FWD] - without[_FWD]))
+    return base, deltas
+
+
+def _destinations(visits_x: pd.DataFrame, weights: np.ndarray, resolved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where forward moves and loop-backs out of each stage go, per replicate (shares of observed moves)."""
+    n_stages = len(STAGES)
+    next_order = visits_x.groupby("account_id", sort=False)["stage_order"].shift(-1).to_numpy()
+    order = visits_x["stage_order"].to_numpy()
+    moved = resolved & ~np.isnan(next_order)
+    forward_to = np.zeros((weights.shape[0], n_stages, n_stages))
+    back_to = np.zeros_like(forward_to)
+    for s in range(n_stages):
+        for table, is_kind, default in ((forward_to, next_order > s, min(s + 1, n_stages - 1)),
+                                        (back_to, next_order < s, STAGE_ORDER["research"] if s > 1 else 0)):
+            rows = np.flatnonzero(moved & (order == s) & is_kind)
+            counts = np.zeros((weights.shape[0], n_stages))
+            for destination in np.unique(next_order[rows]).astype(int):
+                counts[:, destination] = weights[:, rows[next_order[rows] == destination]].sum(axis=1)
+            totals = counts.sum(axis=1, keepdims=True)
+            fallback = np.zeros(n_stages)
+            fallback[default] = 1.0
+            table[:, s, :] = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), fallback)
+    return forward_to, back_to
+
+
+def _starts(visits_x: pd.DataFrame, weights: np.ndarray, first_visit: np.ndarray, codes: np.ndarray, *,
+            n_segments: int, objective: str) -> np.ndarray:
+    """Accounts (or their value) entering the journey at each stage, per replicate and segment."""
+    rows = np.flatnonzero(first_visit)
+    unit = visits_x["value"].to_numpy()[rows] if objective == "value" else np.ones(len(rows))
+    starts = np.zeros((weights.shape[0], n_segments, len(STAGES)))
+    cells = codes[rows] * len(STAGES) + visits_x["stage_order"].to_numpy()[rows]
+    for r in range(weights.shape[0]):
+        starts[r] = np.bincount(cells, weights=weights[r, rows] * unit,
+                                minlength=n_segments * len(STAGES)).reshape(n_segments, len(STAGES))
+    return starts
+
+
+def stage_model_quality(visits_x: pd.DataFrame, *, target_stage: str, seed: int,
+                        split_at: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Out-of-time check of each stage model: fit on older visits, score the newer ones.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per modelled stage: ``stage, train_visits, test_visits, auc, brier`` (AUC and Brier
+        score of "progressed" against the rest; NaN where the test part has one class only).
+    """
+    rows = []
+    resolved = visits_x[visits_x["outcome"].notna()]
+    for order in range(STAGE_ORDER[target_stage]):
+        stage_visits = resolved[resolved["stage_order"] == order]
+        if len(stage_visits) < 2 * MIN_VISITS or stage_visits["outcome"].nunique() < 2:
+            continue
+        cut = stage_visits["started_at"].quantile(0.7) if split_at is None else split_at
+        older, newer = stage_visits[stage_visits["started_at"] <= cut], stage_visits[stage_visits["started_at"] > cut]
+        if len(newer) < 10 or older["outcome"].nunique() < 2:
+            continue
+        pains = [c for c in stage_visits.columns if c.startswith(PAIN_PREFIX) and stage_visits[c].sum() >= MIN_EXPOSED]
+        _, both = _design(pd.concat([older, newer]), pains)
+        model = _OutcomeModel(both[:len(older)], older["outcome"].to_numpy(), seed=seed)
+        model.fit(np.ones(len(older)))
+        progressed = (newer["outcome"] == FORWARD).to_numpy()
+        score = model.predict(both[len(older):])[:, _FWD]
+        auc = roc_auc_score(progressed, score) if 0 < progressed.sum() < len(progressed) else np.nan
+        rows.append({"stage": STAGES[order], "train_visits": len(older), "test_visits": len(newer),
+                     "auc": auc, "brier": brier_score_loss(progressed, score)})
+    return pd.DataFrame(rows, columns=["stage", "train_visits", "test_visits", "auc", "brier"])
+
+
+STRONG, WEAK, ASSUMPTION = "strong", "weak", "assumption only"
+STRONG_ACCOUNTS = 100  # accounts behind an estimate before it can be graded strong
+INTERVAL = (0.05, 0.95)  # the reported interval: 90% of the bootstrap replicates
+
+
+@dataclass(frozen=True)
+class CandidateEffects:
+    """Each candidate's lever and effect per replicate: replicate 0 the catalog's ``effect``, the rest drawn
+    from a triangular distribution over ``[effect_low, effect, effect_high]``, so the effect's own
+    uncertainty is folded into the intervals. ``fixed`` holds a user-given uplift (NaN: use the model)."""
+
+    ids: tuple[str, ...]
+    keys: tuple[tuple[int, str, str], ...]  # (stage order, lever, target or "")
+    effects: np.ndarray  # [replicate, candidate]
+    fixed: np.ndarray  # [candidate]
+
+
+def candidate_effects(candidates: pd.DataFrame, *, replicates: int, seed: int) -> CandidateEffects:
+    """Draw every candidate's effect per replicate (one derived seed, so adding a candidate moves no other draw)."""
+    require_columns(candidates, ["id", "stage", "lever", "target", "effect", "effect_low", "effect_high",
+                                 "expected_uplift"], table="candidates")
+    effects = np.empty((replicates, len(candidates)))
+    for n, row in enumerate(candidates.itertuples(index=False)):
+        child = np.random.SeedSequence([seed, *row.id.encode("utf-8")])
+        low, mode, high = row.effect_low, row.effect, row.effect_high
+        draws = np.random.default_rng(child).triangular(low, mode, high, replicates - 1) if high > low else \
+            np.full(replicates - 1, mode)
+        effects[:, n] = np.concatenate([[mode], draws])
+    keys = tuple((STAGE_ORDER[row.stage], row.lever, row.target if row.lever == "pain_point" else "")
+                 for row in candidates.itertuples(index=False))
+    return CandidateEffects(tuple(candidates["id"]), keys, effects, candidates["expected_uplift"].to_numpy(dtype=float))
+
+
+def set_uplift(model: JourneyModel, effects: CandidateEffects, chosen: Sequence[int]) -> np.ndarray:
+    """Extra accounts (or value) reaching the target per replicate if the candidates at positions ``chosen``
+    were all in place: effects on one (stage, lever, target) combine as 1 - prod(1 - e), stages compound
+    through the chain, and user-given uplifts add on top."""
+    fixed = [n for n in chosen if not np.isnan(effects.fixed[n])]
+    modelled = [n for n in chosen if np.isnan(effects.fixed[n]) and effects.keys[n][0] < model.target_order]
+    keep: dict[tuple[int, str, str], np.ndarray] = {}
+    for n in modelled:
+        keep[effects.keys[n]] = keep.get(effects.keys[n], np.ones(model.replicates)) * (1.0 - effects.effects[:, n])
+    gain = model.reach({key: 1.0 - remaining for key, remaining in keep.items()}) - _baseline(model) if keep else \
+        np.zeros(model.replicates)
+    return gain + effects.fixed[fixed].sum()
+
+
+def _baseline(model: JourneyModel) -> np.ndarray:
+    return model.reach({})
+
+
+def estimate_uplift(model: JourneyModel, candidates: pd.DataFrame, effects: CandidateEffects) -> pd.DataFrame:
+    """Each candidate's own uplift, interval and evidence.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``candidates`` (same rows and order) with ``expected_uplift`` (replicate 0; the user's figure
+        where the catalog gives one), ``uplift_low``, ``uplift_high`` (90% bootstrap interval),
+        ``evidence_accounts``, ``evidence`` (strong / weak / assumption only) and ``basis`` (what the
+        estimate rests on, in words).
+    """
+    rows = []
+    for n in range(len(effects.ids)):
+        gain = set_uplift(model, effects, [n])
+        low, high = (np.quantile(gain[1:], INTERVAL) if model.replicates > 1 else (gain[0], gain[0]))
+        rows.append({"expected_uplift": float(gain[0]), "uplift_low": float(min(low, gain[0])),
+                     "uplift_high": float(max(high, gain[0])), **_evidence(model, effects, n, low)})
+    return candidates.assign(**pd.DataFrame(rows, index=candidates.index))
+
+
+def _evidence(model: JourneyModel, effects: CandidateEffects, n: int, low: float) -> dict[str, object]:
+    order, lever, target = effects.keys[n]
+    stage = STAGES[order]
+    if not np.isnan(effects.fixed[n]):
+        return {"evidence_accounts": 0, "evidence": ASSUMPTION, "basis": "the catalog's own uplift estimate"}
+    if order >= model.target_order:
+        return {"evidence_accounts": 0, "evidence": ASSUMPTION,
+                "basis": f"acts at or after the target stage {STAGES[model.target_order]!r}, so it adds nothing to it"}
+    fit = model.stages.get(order)
+    if fit is None:
+        return {"evidence_accounts": 0, "evidence": ASSUMPTION, "basis": f"no {stage} visit has ended yet"}
+    accounts = fit.exposed.get(target, 0) if lever == "pain_point" else fit.accounts
+    if lever == "pain_point" and target not in fit.exposed:
+        return {"evidence_accounts": 0, "evidence": ASSUMPTION,
+                "basis": f"too few {stage} visits meet {target!r} to estimate it"}
+    if not fit.modelled:
+        needs_model = lever in ("pain_point", "time_in_stage")
+        return {"evidence_accounts": accounts, "evidence": ASSUMPTION if needs_model else WEAK,
+                "basis": f"funnel arithmetic on {fit.visits} {stage} visits (too few for a model)"}
+    grade = STRONG if accounts >= STRONG_ACCOUNTS and low > 0 else WEAK
+    what = f"{accounts} accounts meeting {target!r}" if lever == "pain_point" else f"{accounts} accounts in {stage}"
+    return {"evidence_accounts": accounts, "evidence": grade,
+            "basis": f"stage model on {what}, segment-adjusted, {model.replicates - 1} bootstrap refits"}
+
+
+def estimate_pain_points(model: JourneyModel, pain_points: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``estimated_effect`` (model-adjusted change in the chance of progressing for an account that meets
+    the pain point; negative = harmful) and ``score`` (objective units lost to the target stage: the gain
+    from relieving every meeting of it), then order by score."""
+    require_columns(pain_points, ["stage", "pain_point"], table="pain_points")
+    baseline = _baseline(model)[0]
+    effect, score = [], []
+    for row in pain_points.itertuples(index=False):
+        order = STAGE_ORDER[row.stage]
+        fit = model.stages.get(order)
+        if fit is None or row.pain_point not in fit.pain_effect:
+            effect.append(np.nan)
+            score.append(np.nan if order < model.target_order else 0.0)
+            continue
+        effect.append(float(fit.pain_effect[row.pain_point][0]))
+        relieved = model.reach({(order, "pain_point", row.pain_point): np.ones(model.replicates)})[0]
+        score.append(float(relieved - baseline))
+    scored = pain_points.assign(estimated_effect=effect, score=score)
+    return scored.sort_values(["score", "stage", "pain_point"], ascending=[False, True, True],
+                              na_position="last", kind="stable", ignore_index=True)

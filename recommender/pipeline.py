@@ -1,0 +1,176 @@
+"""The fixed sequence of steps: read -> diagnose -> candidates -> estimate -> select -> rank.
+
+Nothing else lives here: each step is a call into features/, rules/, models/ or recommender/.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from features.journeys import (account_outcomes, account_status, canonical_events, coverage, stage_visits,
+                               validate_accounts)
+from features.pain_points import pain_points
+from features.stages import stage_metrics
+from features.visits import visit_features
+from models.impact import (INTERVAL, JourneyModel, candidate_effects, estimate_pain_points, estimate_uplift,
+                           fit_journey_model, set_uplift, stage_model_quality)
+from recommender.config import Settings
+from recommender.contract import STAGE_ORDER, STAGES, Export
+from recommender.errors import UserError
+from recommender.optimize import Limits
+from recommender.results import Diagnosis, Plan
+from recommender.roadmap import rank_roadmap
+from recommender.selection import Valuation, choose_roadmap
+from rules import candidates_for, lint_export, validate_catalog
+
+Progress = Callable[[str], None]
+FRONTIER_SHARES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
+
+
+def _quiet(step: str) -> None:
+    """The default progress reporter: says nothing."""
+
+
+@dataclass(frozen=True)
+class Journey:
+    """The export turned into the contract's journey: canonical events, visits, outcomes, the model matrix."""
+
+    events: pd.DataFrame
+    visits: pd.DataFrame
+    outcomes: pd.DataFrame
+    visits_x: pd.DataFrame
+    objective: str
+
+
+def build_journey(export: Export, settings: Settings) -> Journey:
+    """Canonical events, visits and outcomes; checks that the accounts table and the target make sense."""
+    accounts = None if export.accounts is None else validate_accounts(export.accounts, source=export.accounts_path)
+    events = canonical_events(export.events, stage_map=settings.stage_map, source=export.events_path)
+    if events.empty:
+        raise UserError("no events left once lost-deal markers are placed; the export has no journey", path=export.events_path)
+    export_time = events["timestamp"].max()
+    status = account_status(events, accounts, export_time=export_time, stale_after_days=settings.stale_after_days,
+                            source=export.accounts_path)
+    visits = stage_visits(events, export_time=export_time, status=status)
+    outcomes = account_outcomes(visits, status, target_stage=settings.target_stage)
+    return Journey(events, visits, outcomes, visit_features(events, visits, accounts),
+                   resolve_objective(settings.objective, accounts, source=export.accounts_path))
+
+
+def resolve_objective(objective: str | None, accounts: pd.DataFrame | None, *, source: str | None) -> str:
+    """``value`` when accounts carry a value (or when asked and possible), else ``conversions``."""
+    has_value = accounts is not None and "value" in accounts.columns and accounts["value"].notna().any()
+    if objective == "value" and not has_value:
+        raise UserError("objective 'value' needs an accounts table with a 'value' column; "
+                        "add one or use --objective conversions", path=source)
+    return objective or ("value" if has_value else "conversions")
+
+
+def diagnose(export: Export, settings: Settings, *, now: pd.Timestamp, progress: Progress = _quiet,
+             bootstrap: int = 0) -> tuple[Diagnosis, Journey, JourneyModel | None]:
+    """Stage metrics, scored pain points and map lint; also the journey and model, for the roadmap."""
+    progress("reading the journey")
+    journey = build_journey(export, settings)
+    metrics = stage_metrics(journey.visits, journey.events, journey.outcomes)
+    first, last = coverage(journey.visits)
+    target_order = STAGE_ORDER[settings.target_stage]
+    model = None
+    raw_pains = pain_points(journey.events, journey.outcomes, metrics)
+    if target_order <= last:
+        progress(f"fitting stage models ({bootstrap} bootstrap refits)" if bootstrap else "fitting stage models")
+        model = fit_journey_model(journey.visits_x, target_stage=settings.target_stage, objective=journey.objective,
+                                  seed=settings.seed, bootstrap=bootstrap)
+        raw_pains = estimate_pain_points(model, raw_pains)
+    findings = lint_export(journey.events, journey.visits, metrics, export_time=journey.events["timestamp"].max(),
+                           now=now, events_path=export.events_path)
+    diagnosis = Diagnosis(
+        stage_metrics=metrics, pain_points=raw_pains, findings=findings,
+        accounts=len(journey.outcomes), events=len(journey.events),
+        export_time=journey.events["timestamp"].max(), covered=(STAGES[first], STAGES[last]),
+        target_stage=settings.target_stage, objective=journey.objective,
+    )
+    return diagnosis, journey, model
+
+
+def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, catalog_source: str,
+                 limits: Limits, now: pd.Timestamp, risk: float | None = None,
+                 progress: Progress = _quiet) -> Plan:
+    """Diagnose the export, estimate every applicable improvement, and choose and rank the roadmap."""
+    diagnosis, journey, model = diagnose(export, settings, now=now, progress=progress, bootstrap=settings.bootstrap)
+    if model is None:
+        raise UserError(f"the export covers {diagnosis.covered[0]} to {diagnosis.covered[1]} only, so nobody can be "
+                        f"seen reaching the target stage {settings.target_stage!r}; choose an earlier --target-stage")
+    progress("estimating each candidate")
+    validated = validate_catalog(catalog, source=catalog_source)
+    candidates = candidates_for(validated, diagnosis.stage_metrics, diagnosis.pain_points)
+    effects = candidate_effects(candidates, replicates=model.replicates, seed=settings.seed)
+    scored = estimate_uplift(model, candidates, effects)
+    progress("choosing the roadmap")
+    valuation = Valuation(model, effects, risk=risk)
+    selection = choose_roadmap(scored, valuation, limits)
+    chosen = scored.merge(selection.chosen[["id", "period"]], on="id")
+    units = "conversions" if journey.objective == "conversions" else "value"
+    roadmap = rank_roadmap(chosen, valuation, units=units)
+    positions = [effects.ids.index(i) for i in roadmap["id"]]
+    total = set_uplift(model, effects, positions)
+    low, high = np.quantile(total[1:], INTERVAL) if len(total) > 1 else (total[0], total[0])
+    progress("tracing the budget frontier")
+    frontier = budget_frontier(scored, valuation, limits)
+    return Plan(
+        diagnosis=diagnosis,
+        candidates=scored.assign(selected=scored["id"].isin(roadmap["id"])),
+        roadmap=roadmap, budget=limits.budget, capacity=dict(limits.capacity), seed=settings.seed,
+        catalog_source=catalog_source, total_uplift=(float(total[0]), float(min(low, total[0])), float(max(high, total[0]))),
+        periods=limits.periods, frontier=frontier,
+        solver={"name": selection.solver, "status": selection.status, "gap": selection.gap,
+                "seconds": round(selection.seconds, 3), "proven_optimal": selection.proven_optimal},
+        model_quality=_quality(journey, settings),
+        notes=_notes(scored, roadmap),
+    )
+
+
+def budget_frontier(candidates: pd.DataFrame, valuation: Valuation, limits: Limits) -> pd.DataFrame:
+    """Value of the best roadmap at several shares of the budget (capacities scaled alike).
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per share: ``share, budget, full_value, objective, items, effort``.
+    """
+    rows = []
+    for share in FRONTIER_SHARES:
+        scaled = replace(limits, budget=limits.budget * share,
+                         capacity={team: weeks * share for team, weeks in limits.capacity.items()},
+                         period_capacity={team: tuple(w * share for w in weeks)
+                                          for team, weeks in limits.period_capacity.items()})
+        try:
+            selection = choose_roadmap(candidates, valuation, scaled)
+        except UserError:  # e.g. required items no longer fit at half the budget
+            continue
+        rows.append({"share": share, "budget": scaled.budget, "full_value": selection.full_value,
+                     "objective": selection.objective, "items": len(selection.chosen),
+                     "effort": float(selection.chosen["effort"].sum())})
+    return pd.DataFrame(rows, columns=["share", "budget", "full_value", "objective", "items", "effort"])
+
+
+def _quality(journey: Journey, settings: Settings) -> dict[str, float]:
+    quality = stage_model_quality(journey.visits_x, target_stage=settings.target_stage, seed=settings.seed)
+    metrics = {}
+    for row in quality.itertuples(index=False):
+        metrics[f"auc_{row.stage}"] = float(row.auc)
+        metrics[f"brier_{row.stage}"] = float(row.brier)
+    return metrics
+
+
+def _notes(candidates: pd.DataFrame, roadmap: pd.DataFrame) -> tuple[str, ...]:
+    notes = []
+    thin = roadmap.loc[roadmap["evidence"] != "strong", "id"].tolist()
+    if thin:
+        notes.append(f"{len(thin)} of {len(roadmap)} roadmap items rest on weak evidence or assumptions: "
+                     f"{', '.join(thin)}")
+    arithmetic = candidates.loc[candidates["basis"].str.startswith("funnel arithmetic"), "stage"].unique().tolist()
+    if arithmetic:
+        notes.append(f"too few visits for a stage model in {', '.join(arithmetic)}: funnel arithmetic used there")
+    return tuple(notes)
