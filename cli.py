@@ -5,6 +5,7 @@ imported inside the commands, so ``journeyrec --help`` starts fast.
 """
 
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -47,8 +48,9 @@ def user_errors():
 
 
 def progress(step: str) -> None:
-    """Say on stderr what a long run is doing (stdout carries the result)."""
-    click.echo(f"journeyrec: {step}...", err=True)
+    """Say on stderr what a long run is doing, when a person is watching (stdout carries the result)."""
+    if sys.stderr.isatty():
+        click.echo(f"journeyrec: {step}...", err=True)
 
 
 config_option = click.option("--config", "config_path", type=FILE,

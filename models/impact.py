@@ -470,7 +470,7 @@ def _evidence(model: JourneyModel, effects: CandidateEffects, n: int, low: float
     grade = STRONG if accounts >= STRONG_ACCOUNTS and low > 0 else WEAK
     what = f"{accounts} accounts meeting {target!r}" if lever == "pain_point" else f"{accounts} accounts in {stage}"
     return {"evidence_accounts": accounts, "evidence": grade,
-            "basis": f"stage model on {what}, segment-adjusted, {model.replicates - 1} bootstrap refits"}
+            "basis": f"segment-adjusted stage model, {what}"}
 
 
 def estimate_pain_points(model: JourneyModel, pain_points: pd.DataFrame) -> pd.DataFrame:

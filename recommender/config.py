@@ -53,9 +53,9 @@ class Settings:
                  f"bootstrap must be a whole number of refits from 0 to 1000, got {self.bootstrap!r}")
         _require(isinstance(self.experiment, str) and self.experiment.strip() != "",
                  f"experiment must be a non-empty name, got {self.experiment!r}")
-        # Normalised forms: stage names match case-insensitively, capacities are floats.
+        # Normalised forms: stage and team names match case-insensitively, capacities are floats.
         object.__setattr__(self, "stage_map", {str(k).strip().lower(): v.lower() for k, v in self.stage_map.items()})
-        object.__setattr__(self, "capacity", {str(k): float(v) for k, v in self.capacity.items()})
+        object.__setattr__(self, "capacity", {str(k).strip().lower(): float(v) for k, v in self.capacity.items()})
 
     def override(self, **flags: Any) -> Self:
         """A copy with every flag that was given (not None) applied."""

@@ -70,7 +70,7 @@ def read_starter_catalog() -> tuple[pd.DataFrame, str]:
     """The built-in catalog shipped as rules/starter_catalog.csv, and the name to cite it by."""
     source = resources.files("rules").joinpath(STARTER_CATALOG)
     with resources.as_file(source) as path:
-        return read_table(path, IMPROVEMENTS), f"starter catalog ({STARTER_CATALOG})"
+        return read_table(path, IMPROVEMENTS), f"rules/{STARTER_CATALOG}"
 
 
 def read_table(path: Path, columns: Sequence[Column]) -> pd.DataFrame:
@@ -122,25 +122,32 @@ def _read_named(folder: Path, stem: str, columns: Sequence[Column], *, required:
 
 
 def _parse(raw: pd.DataFrame, column: Column, path: Path) -> pd.Series:
-    values = raw[column.name]
+    values = _blank_as_missing(raw[column.name])
     if column.kind == "datetime":
         parsed = _parse_datetimes(values)
     elif column.kind == "float":
         parsed = pd.to_numeric(values, errors="coerce").astype("float64")
         parsed = parsed.where(parsed.abs() != float("inf"))  # "inf" is no number a CRM means
     else:
-        parsed = values.astype("str").str.strip().where(values.notna())
-        parsed = parsed.where(parsed != "")
+        parsed = values.astype("str").where(values.notna())
     bad = parsed.isna() & (values.notna() | column.required)  # unparseable, or empty where required
     if bad.any():
         index = int(bad.to_numpy().argmax())
         cell = values.iat[index]
-        problem = "empty cell" if pd.isna(cell) or str(cell).strip() == "" else f"{_show(cell)} is not a {column.kind}"
+        problem = "empty cell" if pd.isna(cell) else f"{_show(cell)} is not a {column.kind}"
         raise UserError(
             f"{problem} (expected {_EXPECTED[column.kind]})",
             path=path, row=file_row(index, path), column=column.name,
         )
     return parsed
+
+
+def _blank_as_missing(values: pd.Series) -> pd.Series:
+    """Text is stripped, and a cell of nothing but spaces counts as empty."""
+    if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+        return values
+    text = values.where(values.isna(), values.astype("str").str.strip())
+    return text.where(text != "")
 
 
 def _parse_datetimes(values: pd.Series) -> pd.Series:
@@ -149,8 +156,7 @@ def _parse_datetimes(values: pd.Series) -> pd.Series:
         return values.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.tz_localize("UTC")
-    text = values.astype("str").str.strip().where(values.notna())
-    return pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    return pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
 
 
 def _show(cell: object) -> str:

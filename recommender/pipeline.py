@@ -98,12 +98,12 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
                  limits: Limits, now: pd.Timestamp, risk: float | None = None,
                  progress: Progress = _quiet) -> Plan:
     """Diagnose the export, estimate every applicable improvement, and choose and rank the roadmap."""
+    validated = validate_catalog(catalog, source=catalog_source)  # cheap checks first: fail before the fit
     diagnosis, journey, model = diagnose(export, settings, now=now, progress=progress, bootstrap=settings.bootstrap)
     if model is None:
         raise UserError(f"the export covers {diagnosis.covered[0]} to {diagnosis.covered[1]} only, so nobody can be "
                         f"seen reaching the target stage {settings.target_stage!r}; choose an earlier --target-stage")
     progress("estimating each candidate")
-    validated = validate_catalog(catalog, source=catalog_source)
     candidates = candidates_for(validated, diagnosis.stage_metrics, diagnosis.pain_points)
     effects = candidate_effects(candidates, replicates=model.replicates, seed=settings.seed)
     scored = estimate_uplift(model, candidates, effects)
@@ -111,8 +111,7 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
     valuation = Valuation(model, effects, risk=risk)
     selection = choose_roadmap(scored, valuation, limits)
     chosen = scored.merge(selection.chosen[["id", "period"]], on="id")
-    units = "conversions" if journey.objective == "conversions" else "value"
-    roadmap = rank_roadmap(chosen, valuation, units=units)
+    roadmap = rank_roadmap(chosen, valuation)
     positions = [effects.ids.index(i) for i in roadmap["id"]]
     total = set_uplift(model, effects, positions)
     low, high = np.quantile(total[1:], INTERVAL) if len(total) > 1 else (total[0], total[0])

@@ -15,7 +15,7 @@ _LEVER_PHRASE = {
 }
 
 
-def rank_roadmap(chosen: pd.DataFrame, valuation: Valuation, *, units: str) -> pd.DataFrame:
+def rank_roadmap(chosen: pd.DataFrame, valuation: Valuation) -> pd.DataFrame:
     """Order the roadmap as it should be built, and value each item given those ranked above it.
 
     Rank 1 is done first: items go by start period, and within a period the item adding the most to
@@ -58,13 +58,11 @@ def rank_roadmap(chosen: pd.DataFrame, valuation: Valuation, *, units: str) -> p
         uplift_high=np.maximum(low_high[:, 1], marginal) if len(table) else [],
         cumulative_effort=table["effort"].cumsum(),
     )
-    table = table.assign(rationale=[_rationale(row, units) for row in table.to_dict("records")])
+    table = table.assign(rationale=[_rationale(row) for row in table.to_dict("records")])
     return table[[*ROADMAP_COLUMNS, "period", "evidence", "evidence_accounts"]].reset_index(drop=True)
 
 
-def _rationale(row: dict, units: str) -> str:
-    """One line: the diagnosis it answers, what it changes, what it adds and what that rests on."""
+def _rationale(row: dict) -> str:
+    """One line: the diagnosis it answers, what it changes, and what the estimate rests on."""
     change = _LEVER_PHRASE[row["lever"]].format(effect=row["effect"], target=row["target"], stage=row["stage"])
-    return (f"{row['diagnosis']}; {change}; adds {row['expected_uplift']:,.1f} {units} "
-            f"[{row['uplift_low']:,.1f}, {row['uplift_high']:,.1f}] given the items above; "
-            f"{row['evidence']} evidence: {row['basis']}")
+    return f"{row['diagnosis']}; {change}; {row['evidence']} evidence ({row['basis']})"

@@ -1,0 +1,560 @@
+"""Choosing the roadmap: which candidates to fund, and in which period of the quarter each one starts.
+
+The only module that imports pulp. The model, as the rules it encodes (``P`` periods, ``i`` a candidate):
+
+- ``start[i, p]`` is 1 when item ``i`` starts in period ``p``; an item starts at most once, and it is
+  chosen when it starts at all (``chosen[i] = sum_p start[i, p]``). Its whole effort is spent in its
+  start period.
+- **Budget**: the chosen items' effort is at most ``budget`` person-weeks.
+- **Capacity**: in each period, the effort of a team's items starting then is at most that period's
+  capacity (``capacity[team] / P``, or ``period_capacity[team][p - 1]``). A team without a capacity is
+  bounded by the budget alone.
+- **Dependencies**: an item is chosen only with its prerequisites, and starts at least one period after
+  each of them (a prerequisite runs through its start period): started-by-``p`` of the item is at most
+  started-by-``p - 1`` of the prerequisite, for every ``p``. So the k-th item of a dependency chain
+  starts in period k at the earliest, a chain longer than ``P`` cannot be finished, and an item whose
+  prerequisite is not a candidate (or is forbidden) cannot be chosen.
+- **Exclusions**: two items that exclude each other (either way round) are never both chosen; an
+  excluded id that is not a candidate is ignored.
+- **Stages**: at least ``stage_min[s]`` and at most ``stage_max[s]`` chosen items in stage ``s``.
+- **Require / forbid**: a required item is chosen, a forbidden one is not.
+- **Value**: ``V(S)`` of a set of live items is the sum of ``value_column`` over the items on no value
+  curve, plus, for each curve, its concave piecewise-linear value of the summed strengths of its live
+  members (their own ``value_column`` is then not added). Beyond its last point a curve continues its
+  last segment. Maximising a concave function needs no binaries: one variable per curve and period,
+  held under every segment's line.
+- **Objective**: the value realised in the quarter, ``(1/P) * sum_{p=1..P} V(items started by p)`` —
+  an item starting in period p earns ``(P - p + 1) / P`` of its value. With ``P = 1`` this is ``V`` of
+  the chosen set. ``full_value`` is ``V`` of the whole chosen set, once everything is live.
+
+Candidates are sorted by ``id`` first (same input, same model) and constraint names use positions, not
+ids: ids and team names are user text, and PuLP rewrites some characters in names. ``_solve`` is the one
+function that reads a solver status, the one place to change for PuLP 4.
+"""
+
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+import pulp
+
+from recommender.contract import require_columns
+from recommender.errors import UserError
+
+_TOLERANCE = 1e-9  # person-weeks: sums this close to a limit fit it
+_FAMILIES: tuple[tuple[str, str], ...] = (  # constraint family -> what a user calls it, in message order
+    ("require", "the required items"),
+    ("stage_min", "the stage minimums"),
+    ("stage_max", "the stage maximums"),
+    ("budget", "the budget"),
+    ("capacity", "the team capacities per period"),
+    ("dependencies", "the dependencies (a prerequisite starts a period earlier)"),
+    ("exclusions", "the exclusions"),
+    ("forbid", "the forbidden items"),
+)
+
+
+@dataclass(frozen=True)
+class ValueCurve:
+    """The joint value of a group of candidates with diminishing returns (e.g. several on one lever and stage).
+
+    ``value(group)`` is the concave piecewise-linear function through ``points`` of the summed
+    ``strengths`` of the group's chosen members; past the last point its last segment continues.
+    """
+
+    members: tuple[str, ...]  # candidate ids
+    strengths: tuple[float, ...]  # one per member, > 0 (the caller uses -log(1 - effect))
+    points: tuple[tuple[float, float], ...]  # (total strength, value) from (0, 0), strength increasing, concave
+
+    def __post_init__(self) -> None:
+        name = f"the value curve over {', '.join(map(repr, self.members))}"
+        _require(len(self.members) > 0 and len(set(self.members)) == len(self.members),
+                 f"{name} must have distinct members, at least one")
+        _require(len(self.strengths) == len(self.members) and all(s > 0 for s in self.strengths),
+                 f"{name} needs one strength > 0 per member, got {self.strengths!r}")
+        _require(len(self.points) >= 2 and tuple(self.points[0]) == (0, 0),
+                 f"{name} needs points starting at (0, 0) and at least one more, got {self.points!r}")
+        _require(all(b[0] > a[0] for a, b in zip(self.points, self.points[1:])),
+                 f"{name} needs points in increasing strength, got {self.points!r}")
+        slopes = [slope for _, slope in _segments(self)]
+        _require(all(later <= earlier + _TOLERANCE for earlier, later in zip(slopes, slopes[1:])),
+                 f"{name} must be concave (diminishing returns), got {self.points!r}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a roadmap must respect this quarter, and how hard the solver may try."""
+
+    budget: float  # person-weeks over the quarter
+    capacity: Mapping[str, float] = field(default_factory=dict)  # team -> person-weeks over the quarter
+    period_capacity: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # team -> weeks per period
+    periods: int = 3
+    stage_min: Mapping[str, int] = field(default_factory=dict)  # at least K chosen items in that stage
+    stage_max: Mapping[str, int] = field(default_factory=dict)
+    require: tuple[str, ...] = ()  # ids that must be chosen
+    forbid: tuple[str, ...] = ()
+    time_limit: float = 60.0  # seconds
+    gap: float = 0.0  # relative MIP gap accepted (0 = proven optimum)
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.periods, int) and not isinstance(self.periods, bool) and self.periods >= 1,
+                 f"periods must be a whole number >= 1, got {self.periods!r}")
+        _require(math.isfinite(self.budget) and self.budget >= 0,
+                 f"the budget must be >= 0 person-weeks, got {self.budget:g}")
+        for team, weeks in self.capacity.items():
+            _require(math.isfinite(weeks) and weeks >= 0,
+                     f"the capacity of team {team!r} must be >= 0 person-weeks, got {weeks:g}")
+        for team, weeks in self.period_capacity.items():
+            _require(len(weeks) == self.periods and all(math.isfinite(w) and w >= 0 for w in weeks),
+                     f"the period_capacity of team {team!r} must be {self.periods} weeks >= 0, one per period, "
+                     f"got {tuple(weeks)!r}")
+        for limit, counts in (("stage_min", self.stage_min), ("stage_max", self.stage_max)):
+            for stage, count in counts.items():
+                _require(isinstance(count, int) and count >= 0,
+                         f"{limit} of stage {stage!r} must be a whole number >= 0, got {count!r}")
+        for stage, least in self.stage_min.items():
+            most = self.stage_max.get(stage, least)
+            _require(least <= most, f"stage {stage!r} asks for at least {least} items but at most {most}")
+        _require(self.time_limit > 0, f"time_limit must be > 0 seconds, got {self.time_limit:g}")
+        _require(0 <= self.gap < 1, f"gap must be a share in [0, 1), got {self.gap:g}")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen roadmap and how it was found.
+
+    ``chosen``: the chosen candidate rows, all columns kept, plus ``period`` (1-based start period), in
+    ``id`` order. ``objective``: the value realised in the quarter; ``full_value``: the chosen set's value
+    once everything is live. ``gap`` is the solver's achieved relative gap, None when it does not say.
+    """
+
+    chosen: pd.DataFrame
+    objective: float
+    full_value: float
+    solver: str
+    status: str
+    gap: float | None
+    seconds: float
+    proven_optimal: bool
+
+
+def select_roadmap(candidates: pd.DataFrame, limits: Limits, *, curves: Sequence[ValueCurve] = (),
+                   value_column: str = "expected_uplift") -> Selection:
+    """Choose the candidates, and each one's start period, that realise the most value within ``limits``.
+
+    Parameters
+    ----------
+    candidates
+        One row per candidate improvement: ``id`` (unique), ``team``, ``stage``, ``effort`` (> 0),
+        ``value_column`` (>= 0, objective units), ``depends_on`` and ``excludes`` (tuples of ids).
+    limits
+        Budget, capacities, periods, stage counts, required and forbidden ids, solver limits.
+    curves
+        Groups of candidates valued jointly with diminishing returns; a candidate is on one curve at most.
+
+    Returns
+    -------
+    Selection
+        ``chosen`` holds the chosen rows, all columns kept, plus ``period``, in ``id`` order.
+
+    Raises
+    ------
+    UserError
+        When no roadmap fits the limits (one line naming the conflicting limits), or the request is malformed.
+    """
+    catalog = _catalog(candidates, limits, curves, value_column)
+    _check_request(catalog, limits)
+    problem, start = _model(catalog, limits, families=frozenset(name for name, _ in _FAMILIES))
+    if not start:
+        return _selection(catalog, limits, {}, _Outcome("none", "nothing can be chosen", 0.0, 0.0, True, True, False))
+    outcome = _solve(problem, limits)
+    if outcome.infeasible:
+        raise UserError(f"no roadmap fits: {_conflict(catalog, limits)} cannot all hold")
+    if not outcome.has_solution:
+        raise UserError(f"no roadmap found within {limits.time_limit:g} s (solver status {outcome.status!r}); "
+                        "allow more time or a larger gap")
+    periods = {i: p for (i, p), variable in start.items() if variable.value() > 0.5}
+    return _selection(catalog, limits, periods, outcome)
+
+
+def budget_frontier(candidates: pd.DataFrame, limits: Limits, *, curves: Sequence[ValueCurve] = (),
+                    value_column: str = "expected_uplift",
+                    shares: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)) -> pd.DataFrame:
+    """What each budget would buy: the roadmap re-chosen with ``limits.budget`` scaled by each share.
+
+    Capacities and every other limit stay as they are. A share whose budget cannot fit the required
+    items gets empty values; the request itself (share 1) must fit.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per share, in the given order: ``share``, ``budget``, ``full_value``, ``objective``,
+        ``items`` (chosen count) and ``effort`` (their person-weeks).
+    """
+    request = select_roadmap(candidates, limits, curves=curves, value_column=value_column)  # must fit
+    rows = []
+    for share in shares:
+        budget = limits.budget * share
+        try:
+            selection = request if share == 1 else select_roadmap(
+                candidates, replace(limits, budget=budget), curves=curves, value_column=value_column)
+        except UserError:  # a smaller budget than the required items need
+            rows.append({"share": share, "budget": budget, "full_value": math.nan, "objective": math.nan,
+                         "items": pd.NA, "effort": math.nan})
+            continue
+        rows.append({"share": share, "budget": budget, "full_value": selection.full_value,
+                     "objective": selection.objective, "items": len(selection.chosen),
+                     "effort": float(selection.chosen["effort"].sum())})
+    return pd.DataFrame(rows, columns=["share", "budget", "full_value", "objective", "items", "effort"]).astype(
+        {"share": "float64", "budget": "float64", "full_value": "float64", "objective": "float64",
+         "items": "Int64", "effort": "float64"})
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """The candidates sorted by id, as positions: what the model and the checks read."""
+
+    rows: pd.DataFrame  # the candidates in id order, RangeIndex = position
+    ids: tuple[str, ...]
+    teams: tuple[str, ...]
+    stages: tuple[str, ...]
+    efforts: tuple[float, ...]
+    values: tuple[float, ...]
+    position: dict[str, int]
+    prerequisites: tuple[tuple[str, ...], ...]  # depends_on as given (ids, maybe not candidates)
+    excluded_pairs: tuple[tuple[int, int], ...]  # (i, j) with i < j
+    curves: tuple[ValueCurve, ...]
+    curve_of: dict[int, int]  # position -> index of its curve
+
+    def requires(self, i: int) -> tuple[int, ...] | None:
+        """Positions of item i's prerequisites; None when one of them is not a candidate."""
+        if any(needed not in self.position for needed in self.prerequisites[i]):
+            return None
+        return tuple(sorted({self.position[needed] for needed in self.prerequisites[i]}))
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one solve achieved, read from the solver once."""
+
+    solver: str
+    status: str
+    gap: float | None
+    seconds: float
+    proven_optimal: bool
+    has_solution: bool
+    infeasible: bool
+
+
+def _catalog(candidates: pd.DataFrame, limits: Limits, curves: Sequence[ValueCurve], value_column: str) -> _Catalog:
+    """Check the candidates and the ids the request names, and index them by position in id order."""
+    require_columns(candidates, ["id", "team", "stage", "effort", value_column, "depends_on", "excludes"],
+                    table="candidates")
+    rows = candidates.sort_values("id", ignore_index=True)
+    ids = tuple(rows["id"])
+    efforts = tuple(float(effort) for effort in rows["effort"])
+    values = tuple(float(value) for value in rows[value_column])
+    for n, candidate in enumerate(ids):
+        _require(ids[n - 1] != candidate or n == 0, f"candidate id {candidate!r} appears more than once")
+        _require(math.isfinite(efforts[n]) and efforts[n] > 0,
+                 f"candidate {candidate!r} needs an effort > 0 person-weeks, got {efforts[n]:g}")
+        _require(math.isfinite(values[n]) and values[n] >= 0,
+                 f"candidate {candidate!r} needs a {value_column} >= 0, got {values[n]:g}")
+    position = {candidate: n for n, candidate in enumerate(ids)}
+    for name, listed in (("require", limits.require), ("forbid", limits.forbid)):
+        unknown = sorted(set(listed) - set(position))
+        _require(not unknown, f"{name} names {', '.join(map(repr, unknown))}, not among the candidates")
+    curve_of: dict[int, int] = {}
+    for c, curve in enumerate(curves):
+        for member in curve.members:
+            _require(member in position, f"value curve member {member!r} is not a candidate")
+            _require(position[member] not in curve_of, f"candidate {member!r} is on more than one value curve")
+            curve_of[position[member]] = c
+    excluded_pairs = {
+        (min(i, position[other]), max(i, position[other]))
+        for i, others in enumerate(rows["excludes"]) for other in others
+        if other in position and position[other] != i
+    }
+    return _Catalog(rows, ids, tuple(rows["team"]), tuple(rows["stage"]), efforts, values, position,
+                    tuple(tuple(needed) for needed in rows["depends_on"]), tuple(sorted(excluded_pairs)),
+                    tuple(curves), curve_of)
+
+
+def _earliest_starts(catalog: _Catalog, periods: int, *, forbidden: frozenset[int],
+                     dependencies: bool) -> dict[int, int]:
+    """The first period each item that can be chosen can start in; items that cannot are left out.
+
+    With dependencies, an item starts a period after its latest-starting prerequisite, so it is left
+    out when that is past the last period or a prerequisite is left out or not a candidate.
+    """
+    if not dependencies:
+        return {i: 1 for i in range(len(catalog.ids)) if i not in forbidden}
+    requires = {i: catalog.requires(i) for i in range(len(catalog.ids))}
+    start = {i: 1 for i, needed in requires.items() if i not in forbidden and needed is not None}
+    changed = True
+    while changed:  # starts only rise, up to `periods`, or items drop out: this ends
+        changed = False
+        for i in list(start):
+            earliest = 1 + max((start.get(j, periods + 1) for j in requires[i]), default=0)
+            if earliest > periods:
+                del start[i]
+                changed = True
+            elif earliest > start[i]:
+                start[i] = earliest
+                changed = True
+    return start
+
+
+def _check_request(catalog: _Catalog, limits: Limits) -> None:
+    """Raise the UserError of the first conflict direct checks can name, before any solve.
+
+    Required items, and their prerequisites (needed just the same), against forbid, the candidates,
+    the periods, exclusions, stage maximums, budget and capacities; stage minimums against what can
+    be chosen there.
+    """
+    for both in sorted(set(limits.require) & set(limits.forbid))[:1]:
+        raise UserError(f"no roadmap fits: {both!r} is both required and forbidden")
+    required = sorted(catalog.position[r] for r in set(limits.require))
+    forbidden = frozenset(catalog.position[f] for f in limits.forbid)
+    needed_by = {i: i for i in required}  # every item the required ones need -> the required item needing it
+    frontier = list(required)
+    while frontier:
+        i = frontier.pop()
+        for prerequisite in catalog.prerequisites[i]:
+            root = catalog.ids[needed_by[i]]
+            _require(prerequisite in catalog.position,
+                     f"no roadmap fits: required {root!r} needs {prerequisite!r}, which is not a candidate")
+            j = catalog.position[prerequisite]
+            _require(j not in forbidden, f"no roadmap fits: required {root!r} needs {prerequisite!r}, which is forbidden")
+            if j not in needed_by:
+                needed_by[j] = needed_by[i]
+                frontier.append(j)
+
+    start = _earliest_starts(catalog, limits.periods, forbidden=forbidden, dependencies=True)
+    for i in required:
+        _require(i in start, f"no roadmap fits: required {catalog.ids[i]!r} needs the chain "
+                             f"{_chain(catalog, i, start, limits.periods)}, one period per item, "
+                             f"but there {'is' if limits.periods == 1 else 'are'} {_count(limits.periods, 'period')}")
+
+    def described(i: int) -> str:
+        if needed_by[i] == i:
+            return f"required {catalog.ids[i]!r}"
+        return f"prerequisite {catalog.ids[i]!r} of required {catalog.ids[needed_by[i]]!r}"
+
+    for i, j in catalog.excluded_pairs:
+        if i in needed_by and j in needed_by:
+            pair = (f"required {catalog.ids[i]!r} and {catalog.ids[j]!r}" if needed_by[i] == i and needed_by[j] == j
+                    else f"{described(i)} and {described(j)}")
+            raise UserError(f"no roadmap fits: {pair} exclude each other")
+
+    needed = sorted(needed_by)
+    what = "required items" if len(needed) == len(required) else "required items and their prerequisites"
+    stages = catalog.stages
+    for stage, most in sorted(limits.stage_max.items()):
+        there = sum(stages[i] == stage for i in needed)
+        _require(there <= most, f"no roadmap fits: at most {_count(most, 'item')} in stage {stage!r} "
+                                f"but {there} of the {what} are there")
+    total = sum(catalog.efforts[i] for i in needed)
+    _require(total <= limits.budget + _TOLERANCE,
+             f"no roadmap fits: {what} need {total:g} person-weeks, the budget is {limits.budget:g}")
+    teams = catalog.teams
+    for i in needed:
+        weeks = _team_weeks(limits, teams[i])
+        if weeks is not None:
+            best = max(weeks[start[i] - 1:])
+            _require(catalog.efforts[i] <= best + _TOLERANCE,
+                     f"no roadmap fits: {described(i)} ({catalog.efforts[i]:g} weeks, {teams[i]}) "
+                     f"exceeds {teams[i]} capacity {best:g} weeks per period")
+    for team in sorted({teams[i] for i in needed}):
+        weeks = _team_weeks(limits, team)
+        team_total = sum(catalog.efforts[i] for i in needed if teams[i] == team)
+        _require(weeks is None or team_total <= sum(weeks) + _TOLERANCE,
+                 f"no roadmap fits: {what} need {team_total:g} weeks of {team}, "
+                 f"its capacity is {sum(weeks or ()):g} weeks over the quarter")
+    for stage, least in sorted(limits.stage_min.items()):
+        there = stages.count(stage)
+        _require(there >= least, f"no roadmap fits: at least {_count(least, 'item')} in stage {stage!r} "
+                                 f"but only {_count(there, 'candidate')} there")
+        choosable = sum(stages[i] == stage for i in start)
+        _require(choosable >= least, f"no roadmap fits: at least {_count(least, 'item')} in stage {stage!r} "
+                                     f"but only {choosable} of its {_count(there, 'candidate')} can be chosen "
+                                     "(the others are forbidden or their prerequisites cannot be met)")
+
+
+def _chain(catalog: _Catalog, i: int, start: dict[int, int], periods: int) -> str:
+    """The dependency chain that keeps item i out of the quarter, first prerequisite first: 'a' -> 'b' -> 'c'."""
+    chain = [i]
+    while needed := catalog.requires(chain[-1]):
+        latest = max(needed, key=lambda j: start.get(j, periods + 1))  # left out, else the latest starting
+        chain.append(latest)
+        if latest in chain[:-1]:  # a cycle: show it closed
+            break
+    return " -> ".join(repr(catalog.ids[j]) for j in reversed(chain))
+
+
+def _model(catalog: _Catalog, limits: Limits, *, families: frozenset[str]) -> tuple[pulp.LpProblem, dict]:
+    """The roadmap MIP with the given constraint families; returns it and its ``start[(i, p)]`` binaries."""
+    periods = limits.periods
+    forbidden = frozenset(catalog.position[f] for f in limits.forbid) if "forbid" in families else frozenset()
+    earliest = _earliest_starts(catalog, periods, forbidden=forbidden, dependencies="dependencies" in families)
+    problem = pulp.LpProblem("roadmap", pulp.LpMaximize)
+    start = problem.add_variable_dicts(
+        "start", [(i, p) for i in sorted(earliest) for p in range(earliest[i], periods + 1)], cat=pulp.LpBinary)
+
+    def started_by(i: int, p: int) -> pulp.LpAffineExpression:
+        return pulp.lpSum(start[i, q] for q in range(earliest.get(i, periods + 1), p + 1))
+
+    chosen = {i: started_by(i, periods) for i in sorted(earliest)}
+    curve_value = problem.add_variable_dicts(
+        "curve_value", [(c, p) for c in range(len(catalog.curves)) for p in range(1, periods + 1)])
+    problem += (
+        pulp.lpSum(catalog.values[i] * (periods - p + 1) / periods * variable
+                   for (i, p), variable in start.items() if i not in catalog.curve_of)
+        + pulp.lpSum(curve_value.values()) / periods
+    ), "realised_value"
+
+    for c, curve in enumerate(catalog.curves):
+        members = [(catalog.position[m], s) for m, s in zip(curve.members, curve.strengths)]
+        for p in range(1, periods + 1):
+            strength = pulp.lpSum(s * started_by(i, p) for i, s in members if i in earliest)
+            for k, (intercept, slope) in enumerate(_segments(curve)):
+                problem += curve_value[c, p] <= intercept + slope * strength, f"curve_{c}_{p}_{k}"
+    for i, taken in chosen.items():
+        problem += taken <= 1, f"starts_once_{i}"
+    if "budget" in families:
+        problem += pulp.lpSum(catalog.efforts[i] * taken for i, taken in chosen.items()) <= limits.budget, "budget"
+    if "capacity" in families:
+        teams = catalog.teams
+        for t, team in enumerate(sorted(set(teams))):
+            weeks = _team_weeks(limits, team)
+            for p in range(1, periods + 1) if weeks is not None else ():
+                problem += pulp.lpSum(catalog.efforts[i] * variable for (i, q), variable in start.items()
+                                      if q == p and teams[i] == team) <= weeks[p - 1], f"capacity_{t}_{p}"
+    if "dependencies" in families:
+        for i in earliest:
+            for j in catalog.requires(i):
+                for p in range(earliest[i], periods + 1):
+                    problem += started_by(i, p) <= started_by(j, p - 1), f"needs_{i}_{j}_{p}"
+    if "exclusions" in families:
+        for i, j in catalog.excluded_pairs:
+            if i in earliest and j in earliest:
+                problem += chosen[i] + chosen[j] <= 1, f"excludes_{i}_{j}"
+    stages = catalog.stages
+    for family, sense, counts in (("stage_min", pulp.LpConstraintGE, limits.stage_min),
+                                  ("stage_max", pulp.LpConstraintLE, limits.stage_max)):
+        for s, (stage, count) in enumerate(sorted(counts.items()) if family in families else ()):
+            in_stage = pulp.lpSum(taken for i, taken in chosen.items() if stages[i] == stage)
+            problem += pulp.LpConstraint(in_stage, sense, rhs=count), f"{family}_{s}"
+    if "require" in families:
+        for r, i in enumerate(sorted({catalog.position[r] for r in limits.require})):
+            problem += chosen[i] == 1, f"require_{r}"
+    return problem, start
+
+
+def _conflict(catalog: _Catalog, limits: Limits) -> str:
+    """Name a minimal set of constraint families that cannot all hold, found by deletion filtering.
+
+    Drop each family in turn and re-solve: a family whose removal leaves the model infeasible is not
+    needed for the conflict, so it stays dropped. What remains is a conflict no family can leave.
+    """
+    kept = {name for name, _ in _FAMILIES}
+    for name, _ in _FAMILIES:
+        problem, _ = _model(catalog, limits, families=frozenset(kept - {name}))
+        if _solve(problem, limits).infeasible:
+            kept.discard(name)
+    words = [words for name, words in _FAMILIES if name in kept]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _solve(problem: pulp.LpProblem, limits: Limits) -> _Outcome:
+    """Solve with HiGHS in-process (CBC when highspy is missing) and read the status: the only place that does.
+
+    Only ``sol_status == LpSolutionOptimal`` is an optimum, and with a gap > 0 only one within the gap:
+    a time-limited "Optimal" status may hold a merely feasible solution.
+    """
+    solver = pulp.HiGHS(msg=False, timeLimit=limits.time_limit, gapRel=limits.gap)
+    if not solver.available():
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limits.time_limit, gapRel=limits.gap)
+    began = time.perf_counter()
+    with _quiet_stdout():
+        problem.solve(solver)
+    seconds = time.perf_counter() - began
+    has_solution = problem.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+    gap = problem.solverModel.getInfo().mip_gap if isinstance(solver, pulp.HiGHS) and has_solution else None
+    optimal = problem.sol_status == pulp.LpSolutionOptimal
+    return _Outcome(
+        solver=solver.name, status=pulp.LpSolution[problem.sol_status], gap=gap, seconds=seconds,
+        proven_optimal=optimal and (limits.gap == 0 or gap == 0),
+        has_solution=has_solution, infeasible=problem.status == pulp.LpStatusInfeasible,
+    )
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Point file descriptor 1 at os.devnull: highspy prints a banner there, past sys.stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _selection(catalog: _Catalog, limits: Limits, periods: dict[int, int], outcome: _Outcome) -> Selection:
+    """The chosen rows with their start periods, and the value they realise, computed from the plan itself."""
+    order = sorted(periods)
+    chosen = (catalog.rows.iloc[order]
+              .assign(period=pd.array([periods[i] for i in order], dtype="int64")).reset_index(drop=True))
+    realised = sum(_value(catalog, [i for i in order if periods[i] <= p]) for p in range(1, limits.periods + 1))
+    return Selection(chosen=chosen, objective=realised / limits.periods, full_value=_value(catalog, order),
+                     solver=outcome.solver, status=outcome.status, gap=outcome.gap, seconds=outcome.seconds,
+                     proven_optimal=outcome.proven_optimal)
+
+
+def _value(catalog: _Catalog, live: Sequence[int]) -> float:
+    """V of a set of live items: additive off the curves, each curve's value of its members' summed strength."""
+    strength = [0.0] * len(catalog.curves)
+    additive = 0.0
+    for i in live:
+        if i in catalog.curve_of:
+            curve = catalog.curves[catalog.curve_of[i]]
+            strength[catalog.curve_of[i]] += curve.strengths[curve.members.index(catalog.ids[i])]
+        else:
+            additive += catalog.values[i]
+    return additive + sum(min(a + b * t for a, b in _segments(curve)) for curve, t in zip(catalog.curves, strength))
+
+
+def _segments(curve: ValueCurve) -> list[tuple[float, float]]:
+    """(intercept, slope) of each segment of the curve's line, first to last."""
+    lines = []
+    for (t0, v0), (t1, v1) in zip(curve.points, curve.points[1:]):
+        slope = (v1 - v0) / (t1 - t0)
+        lines.append((v0 - slope * t0, slope))
+    return lines
+
+
+def _team_weeks(limits: Limits, team: str) -> tuple[float, ...] | None:
+    """The team's capacity in each period, or None when only the budget bounds it."""
+    if team in limits.period_capacity:
+        return tuple(limits.period_capacity[team])
+    if team in limits.capacity:
+        return (limits.capacity[team] / limits.periods,) * limits.periods
+    return None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _require(condition: bool, problem: str) -> None:
+    if not condition:
+        raise UserError(problem)

@@ -1,0 +1,801 @@
+"""Render one run's results to bytes and text: the CSVs, roadmap.md, a self-contained report.html, run.json.
+
+Pure: nothing here reads or writes a file, prints, or talks to MLflow. The same input gives the same
+bytes (no clock, no random ids, fixed number formats). Text from the data is made safe for where it
+lands: formula-neutralised in CSV cells, ``|``/newline-escaped in Markdown, HTML-escaped in the page
+and its inline SVG (every element is built by :func:`_el`, which escapes whatever is not markup).
+"""
+
+import html
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+
+from recommender.contract import (
+    ESTIMATE_COLUMNS,
+    PAIN_POINTS_COLUMNS,
+    ROADMAP_COLUMNS,
+    STAGE_METRICS_COLUMNS,
+    require_columns,
+)
+from recommender.results import Diagnosis, Plan
+
+ROADMAP_EXTRA_COLUMNS: tuple[str, ...] = ("period", "evidence", "evidence_accounts")
+CANDIDATE_COLUMNS: tuple[str, ...] = (
+    "id", "title", "stage", "team", "effort", *ESTIMATE_COLUMNS, "evidence", "evidence_accounts", "selected",
+    "diagnosis",
+)
+FRONTIER_COLUMNS: tuple[str, ...] = ("budget", "full_value")
+TOP_PAIN_POINTS = 10
+NO_SENTIMENT = "no sentiment in this export"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
+_MISSING = "–"  # shown for an empty number
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+def render_csv(frame: pd.DataFrame) -> bytes:
+    """One table as CSV a spreadsheet can open safely and a diff can compare.
+
+    UTF-8, a header, no index, ``\\n`` line ends. Floats are written with at most 6 decimals, integers
+    (also nullable ``Int64``) plainly, booleans as ``true``/``false``, tuples of ids joined by ``;``
+    and missing values as empty cells. A text cell (never a number) that a spreadsheet would run as a
+    formula -- it starts with ``= + - @``, a tab or a carriage return -- gets a leading ``'``.
+
+    Returns
+    -------
+    bytes
+        One line per row of ``frame`` after the header of its column names, in the frame's order.
+    """
+    header = [_csv_text(str(name)) for name in frame.columns]
+    rows = zip(*(frame[name].map(_csv_cell) for name in frame.columns))
+    return "".join(",".join(map(_csv_field, row)) + "\n" for row in [header, *rows]).encode("utf-8")
+
+
+def _csv_field(text: str) -> str:
+    """RFC 4180 quoting, also of a lone carriage return (the csv module leaves it bare with ``\\n`` line ends)."""
+    return '"' + text.replace('"', '""') + '"' if any(char in text for char in ',"\r\n') else text
+
+
+def _csv_cell(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return _csv_text(";".join(map(str, value)))
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, Real) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, Integral):
+        return str(int(value))
+    if isinstance(value, Real):
+        text = f"{float(value):.6f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(float(value))
+        return "0" if text == "-0" else text
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return _csv_text(str(value))
+
+
+def _csv_text(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+# --- public renderers -----------------------------------------------------------------------------
+
+def render_diagnosis(diagnosis: Diagnosis) -> dict[str, bytes]:
+    """The ``diagnose`` command's files: the two stage CSVs and a diagnosis-only ``report.html``."""
+    return {**_diagnosis_tables(diagnosis), "report.html": _html_page(diagnosis, None)}
+
+
+def _diagnosis_tables(diagnosis: Diagnosis) -> dict[str, bytes]:
+    require_columns(diagnosis.stage_metrics, STAGE_METRICS_COLUMNS, table="stage_metrics")
+    require_columns(diagnosis.pain_points, PAIN_POINTS_COLUMNS, table="pain_points")
+    return {
+        "stage_metrics.csv": render_csv(diagnosis.stage_metrics[list(STAGE_METRICS_COLUMNS)]),
+        "pain_points.csv": render_csv(diagnosis.pain_points[list(PAIN_POINTS_COLUMNS)]),
+    }
+
+
+def render_outputs(plan: Plan) -> dict[str, bytes]:
+    """The ``roadmap`` command's files, all but ``run.json``.
+
+    ``candidates.csv`` keeps every candidate column in the frame's order; ``roadmap.csv`` is the
+    contract's ROADMAP_COLUMNS then ``period, evidence, evidence_accounts``; ``frontier.csv`` is
+    there only when the plan has a budget frontier.
+    """
+    require_columns(plan.candidates, CANDIDATE_COLUMNS, table="candidates")
+    require_columns(plan.roadmap, (*ROADMAP_COLUMNS, *ROADMAP_EXTRA_COLUMNS), table="roadmap")
+    files = {
+        **_diagnosis_tables(plan.diagnosis),
+        "candidates.csv": render_csv(plan.candidates),
+        "roadmap.csv": render_csv(plan.roadmap[[*ROADMAP_COLUMNS, *ROADMAP_EXTRA_COLUMNS]]),
+        "roadmap.md": _markdown(plan).encode("utf-8"),
+        "report.html": _html_page(plan.diagnosis, plan),
+    }
+    if plan.frontier is not None:
+        require_columns(plan.frontier, FRONTIER_COLUMNS, table="frontier")
+        files["frontier.csv"] = render_csv(plan.frontier)
+    return files
+
+
+def render_run_json(
+    plan_or_diagnosis: Plan | Diagnosis,
+    *,
+    parameters: Mapping[str, object],
+    versions: Mapping[str, str],
+    run_id: str | None,
+    started_at: str,
+) -> bytes:
+    """``run.json``: what the run read, was told and used, so a result can be traced and repeated.
+
+    Sorted keys, indent 2, a trailing newline; NaN and infinities become ``null``. A diagnosis-only
+    run has the ``diagnosis`` summary but no ``inputs``, ``solver``, ``model_quality``, totals.
+    """
+    diagnosis = plan_or_diagnosis.diagnosis if isinstance(plan_or_diagnosis, Plan) else plan_or_diagnosis
+    record: dict[str, object] = {
+        "parameters": parameters,
+        "versions": versions,
+        "mlflow_run_id": run_id,
+        "started_at": started_at,
+        "diagnosis": {
+            "accounts": diagnosis.accounts, "events": diagnosis.events,
+            "export_time": diagnosis.export_time, "covered": diagnosis.covered,
+            "target_stage": diagnosis.target_stage, "objective": diagnosis.objective,
+        },
+    }
+    if isinstance(plan_or_diagnosis, Plan):
+        plan = plan_or_diagnosis
+        expected, low, high = plan.total_uplift
+        record |= {
+            "inputs": plan.inputs,
+            "solver": plan.solver,
+            "model_quality": plan.model_quality,
+            "total_uplift": {"expected": expected, "low": low, "high": high},
+            "items": len(plan.roadmap),
+            "effort": _effort(plan),
+        }
+    return (json.dumps(_jsonable(record), sort_keys=True, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _jsonable(value: object) -> object:
+    """Plain JSON values: numpy scalars unwrapped, NaN/NA as None, timestamps as ISO 8601."""
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value if isinstance(value, str | int | float | bool) else str(value)
+
+
+def summary_table(plan: Plan) -> str:
+    """The roadmap for the terminal: one fixed-width row per item, then one line of totals."""
+    columns = _pick(_roadmap_columns(plan.roadmap), "rank", "id", "stage", "team", "effort", "period", _UPLIFT,
+                    "evidence")
+    items = _text_grid(columns, _records(plan.roadmap)) if not plan.roadmap.empty else _summary_sentence(plan)
+    total = (f"total expected uplift {_interval(*plan.total_uplift)} {_unit(plan.diagnosis.objective)}; "
+             f"effort {_weeks(_effort(plan))} of {_weeks(plan.budget)} person-weeks; {_plural(len(plan.roadmap), 'item')}")
+    return f"{items}\n{total}\n"
+
+
+def diagnosis_table(diagnosis: Diagnosis) -> str:
+    """The stage metrics for the terminal: entered, conversion, drop-off, median days, loop-back."""
+    columns = _pick(_STAGE_TABLE, "stage", "entered", "conversion", "drop-off", "median days", "loop-back")
+    return _text_grid(columns, _records(diagnosis.stage_metrics)) + "\n"
+
+
+# --- numbers for people ---------------------------------------------------------------------------
+
+def _fixed(value: float, decimals: int, *, sign: bool = False) -> str:
+    """Thousands separators, a fixed number of decimals, no "-0.0"."""
+    text = f"{value:{'+' if sign else ''},.{decimals}f}"
+    return text.replace("-", "", 1).replace("+", "", 1) if float(text.replace(",", "")) == 0 else text
+
+
+def _count(value: object) -> str:
+    return _MISSING if pd.isna(value) else f"{int(value):,}"
+
+
+def _percent(value: object) -> str:
+    return _MISSING if pd.isna(value) else _fixed(100 * float(value), 1) + "%"
+
+
+def _tenths(value: object) -> str:
+    return _MISSING if pd.isna(value) else _fixed(float(value), 1)
+
+
+def _signed(value: object, decimals: int = 2) -> str:
+    return _MISSING if pd.isna(value) else _fixed(float(value), decimals, sign=True)
+
+
+def _weeks(value: object) -> str:
+    return _MISSING if pd.isna(value) else _fixed(float(value), 1).removesuffix(".0")
+
+
+def _amount(value: object, *, scale: float | None = None) -> str:
+    """An amount in objective units: fewer decimals the larger it (or ``scale``) is."""
+    if pd.isna(value):
+        return _MISSING
+    size = abs(float(value)) if scale is None else scale
+    return _fixed(float(value), 0 if size >= 100 else 1 if size >= 10 else 2)
+
+
+def _compact(value: float) -> str:
+    """A short axis label: 15.0M, 4.4k, 27.3."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return _fixed(value / size, 1) + suffix
+    return _fixed(value, 1).removesuffix(".0")
+
+
+def _interval(expected: object, low: object, high: object, *, scale: float | None = None) -> str:
+    """``3.21 [1.10, 5.04]``: all three with the decimals that suit ``scale`` (default: the largest of them)."""
+    return " ".join(_interval_parts(expected, low, high, scale=scale))
+
+
+def _interval_parts(expected: object, low: object, high: object, *, scale: float | None = None) -> tuple[str, str]:
+    scale = _largest((expected, low, high)) if scale is None else scale
+    return _amount(expected, scale=scale), f"[{_amount(low, scale=scale)}, {_amount(high, scale=scale)}]"
+
+
+def _largest(values: Iterable[object]) -> float:
+    return max((abs(float(value)) for value in values if not pd.isna(value)), default=0.0)
+
+
+def _unit(objective: str) -> str:
+    return "conversions" if objective == "conversions" else "value"
+
+
+def _moment(timestamp: pd.Timestamp) -> str:
+    stamp = timestamp.tz_convert("UTC") if timestamp.tzinfo is not None else timestamp
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _effort(plan: Plan) -> float:
+    return float(plan.roadmap["effort"].sum())
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plain(value: object) -> str:
+    """One line of printable text (control characters, newlines and tabs become spaces)."""
+    return "".join(char if char.isprintable() else " " for char in str(value))
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    return frame.to_dict("records")
+
+
+# --- tables: one column spec, three renderings (terminal, Markdown, HTML) -------------------------
+
+@dataclass(frozen=True)
+class _Column:
+    """A column of a table for people: its header and how to show one record's cell."""
+
+    header: str
+    cell: Callable[[Mapping[str, object]], object]  # str, or _Markup in HTML-only columns
+    numeric: bool = False
+    wide: bool = False  # long prose: given room in HTML
+
+
+def _text(name: str, header: str | None = None, *, wide: bool = False) -> _Column:
+    return _Column(header or name.replace("_", " "), lambda record: "" if pd.isna(record[name]) else record[name],
+                   wide=wide)
+
+
+def _number(header: str, name: str, show: Callable[[object], str]) -> _Column:
+    return _Column(header, lambda record: show(record[name]), numeric=True)
+
+
+def _pick(columns: Sequence[_Column], *headers: str) -> list[_Column]:
+    by_header = {column.header: column for column in columns}
+    return [by_header[header] for header in headers]
+
+
+def _evidence(record: Mapping[str, object]) -> str:
+    accounts = record["evidence_accounts"]
+    kind = "" if pd.isna(record["evidence"]) else str(record["evidence"])
+    return kind if pd.isna(accounts) else f"{kind} ({_plural(int(accounts), 'account')})"
+
+
+_STAGE_TABLE: tuple[_Column, ...] = (
+    _text("stage"),
+    _number("entered", "entered", _count),
+    _number("progressed", "progressed", _count),
+    _number("dropped", "dropped", _count),
+    _number("open", "open", _count),
+    _number("conversion", "conversion_rate", _percent),
+    _number("drop-off", "drop_off_rate", _percent),
+    _number("median days", "median_days", _tenths),
+    _number("p90 days", "p90_days", _tenths),
+    _number("loop-back", "loop_back_rate", _percent),
+    _number("stakeholders", "stakeholders_mean", _tenths),
+    _number("sentiment", "sentiment_mean", _signed),
+)
+_PAIN_TABLE: tuple[_Column, ...] = (
+    _text("stage"),
+    _text("pain_point"),
+    _number("accounts", "accounts", _count),
+    _number("prevalence", "prevalence", _percent),
+    _number("conversion exposed", "conversion_exposed", _percent),
+    _number("conversion unexposed", "conversion_unexposed", _percent),
+    _number("estimated effect", "estimated_effect", lambda value: _signed(value, 3)),
+    _number("score", "score", _amount),
+)
+_UPLIFT = "uplift [low, high]"
+
+
+def _uplift_column(frame: pd.DataFrame) -> _Column:
+    """Expected uplift and its range, with one number of decimals down the whole column."""
+    scale = _estimates_scale(frame)
+    return _Column(_UPLIFT, lambda r: _interval(r["expected_uplift"], r["uplift_low"], r["uplift_high"], scale=scale),
+                   numeric=True)
+
+
+def _estimates_scale(frame: pd.DataFrame) -> float:
+    return _largest(frame[list(ESTIMATE_COLUMNS)].to_numpy().ravel())
+
+
+def _roadmap_columns(roadmap: pd.DataFrame, *, uplift: _Column | None = None) -> list[_Column]:
+    return [
+        _number("rank", "rank", _count), _text("id"), _text("title"), _text("stage"), _text("team"),
+        _number("period", "period", _count), _number("effort", "effort", _tenths), uplift or _uplift_column(roadmap),
+        _Column("evidence", _evidence), _text("rationale", wide=True),
+    ]
+
+
+def _candidate_columns(candidates: pd.DataFrame) -> list[_Column]:
+    return [
+        _text("id"), _text("title"), _text("stage"), _text("team"), _number("effort", "effort", _tenths),
+        _uplift_column(candidates), _Column("evidence", _evidence),
+        _Column("chosen", lambda record: "yes" if record["selected"] else "no"),
+        _text("diagnosis", "called for by", wide=True),
+    ]
+
+
+def _text_grid(columns: Sequence[_Column], records: Sequence[Mapping[str, object]], *, limit: int = 28) -> str:
+    """A fixed-width table: numbers right-aligned and whole, long text clipped."""
+    cells = [[column.header for column in columns]]
+    cells += [[_plain(column.cell(record)) if column.numeric else _clip(_plain(column.cell(record)), limit)
+               for column in columns] for record in records]
+    widths = [max(len(row[n]) for row in cells) for n in range(len(columns))]
+    return "\n".join(
+        "  ".join(cell.rjust(width) if column.numeric else cell.ljust(width)
+                  for cell, width, column in zip(row, widths, columns)).rstrip()
+        for row in cells
+    )
+
+
+def _md(value: object) -> str:
+    """A Markdown table cell: one line, ``\\`` ``|`` and ``<`` escaped so the text stays text."""
+    return _plain(value).replace("\\", "\\\\").replace("|", "\\|").replace("<", "\\<")
+
+
+def _markdown_table(columns: Sequence[_Column], records: Sequence[Mapping[str, object]]) -> str:
+    lines = [
+        "| " + " | ".join(_md(column.header) for column in columns) + " |",
+        "|" + "|".join("---:" if column.numeric else "---" for column in columns) + "|",
+    ]
+    lines += ["| " + " | ".join(_md(column.cell(record)) for column in columns) + " |" for record in records]
+    return "\n".join(lines)
+
+
+# --- HTML and SVG elements, escaped by construction -----------------------------------------------
+
+class _Markup(str):
+    """Text that is already HTML or SVG markup; any other ``str`` given to :func:`_el` is escaped."""
+
+
+def _escape(part: object) -> str:
+    return part if isinstance(part, _Markup) else html.escape(str(part), quote=True)
+
+
+def _el(tag: str, *children: object, **attributes: object) -> _Markup:
+    """``<tag attributes>children</tag>``; ``class_`` is ``class``, ``text_anchor`` is ``text-anchor``.
+
+    Attribute values and non-markup children are HTML-escaped; floats are written with one decimal
+    (SVG coordinates), and an attribute set to None is left out.
+    """
+    rendered = "".join(
+        f' {name.rstrip("_").replace("_", "-")}="{_escape(f"{value:.1f}" if isinstance(value, float) else value)}"'
+        for name, value in attributes.items() if value is not None
+    )
+    return _Markup(f"<{tag}{rendered}>{''.join(_escape(child) for child in children)}</{tag}>")
+
+
+def _fragment(*parts: object) -> _Markup:
+    return _Markup("".join(_escape(part) for part in parts))
+
+
+def _html_table(columns: Sequence[_Column], records: Sequence[Mapping[str, object]]) -> _Markup:
+    def cell(tag: str, content: object, column: _Column) -> _Markup:
+        return _el(tag, content, class_="num" if column.numeric else "wide" if column.wide else None)
+
+    head = _el("thead", _el("tr", *(cell("th", column.header, column) for column in columns)))
+    body = _el("tbody", *(_el("tr", *(cell("td", column.cell(record), column) for column in columns))
+                          for record in records))
+    return _el("div", _el("table", head, body), class_="scroll")
+
+
+def _svg(width: int, height: int, label: str, *children: object, css: str = "chart") -> _Markup:
+    return _el("svg", *children, viewBox=f"0 0 {width} {height}", width=width, height=height,
+               role="img", aria_label=label, class_=css)
+
+
+def _label(x: float, y: float, text: object, *, anchor: str = "start", css: str | None = None) -> _Markup:
+    return _el("text", text, x=float(x), y=float(y), text_anchor=anchor, dominant_baseline="middle", class_=css)
+
+
+def _linear(domain: tuple[float, float], extent: tuple[float, float]) -> Callable[[float], float]:
+    """Map ``domain`` onto ``extent`` linearly; a domain of one point maps to the extent's start."""
+    (low, high), (start, end) = domain, extent
+    span = high - low
+    return lambda value: start + (end - start) * ((value - low) / span if span else 0.0)
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+def _funnel_svg(stage_metrics: pd.DataFrame) -> _Markup:
+    """A bar per stage of ``entered``, labelled with the count and the stage's conversion rate."""
+    records = _records(stage_metrics)
+    row, left, room = 30, 110, 330
+    top = max((int(r["entered"]) for r in records if not pd.isna(r["entered"])), default=0)
+    x = _linear((0.0, float(top or 1)), (float(left), float(left + room)))
+    parts = []
+    for n, record in enumerate(records):
+        middle = n * row + row / 2
+        entered = 0 if pd.isna(record["entered"]) else int(record["entered"])
+        note = f"{_count(entered)} entered"
+        if not pd.isna(record["conversion_rate"]):
+            note += f" · {_percent(record['conversion_rate'])} progressed"
+        parts += [
+            _label(left - 8, middle, record["stage"], anchor="end"),
+            _el("rect", x=float(left), y=float(n * row + 5), width=x(entered) - left, height=float(row - 10),
+                class_="bar"),
+            _label(x(entered) + 6, middle, note, css="note"),
+        ]
+    return _svg(left + room + 220, len(records) * row, "funnel: accounts entering each stage", *parts)
+
+
+def _emotion_svg(stage_metrics: pd.DataFrame) -> _Markup:
+    """``sentiment_mean`` across the stages on a -1..1 scale with a zero line; a sentence when there is none."""
+    records = _records(stage_metrics)
+    points = [(n, float(r["sentiment_mean"])) for n, r in enumerate(records) if not pd.isna(r["sentiment_mean"])]
+    if not points:
+        return _el("p", NO_SENTIMENT, class_="empty")
+    left, step, top, height = 76, 90, 20, 160
+
+    def x(n: int) -> float:  # the middle of stage n's column
+        return float(left + step / 2 + n * step)
+
+    y = _linear((1.0, -1.0), (float(top), float(top + height)))
+    parts = [_el("line", x1=float(left), x2=float(left + step * len(records)), y1=y(level), y2=y(level),
+                 class_="zero" if level == 0 else "grid") for level in (-1.0, 0.0, 1.0)]
+    parts += [_label(left - 6, y(level), text, anchor="end", css="note")
+              for level, text in ((1.0, "+1 delight"), (0.0, "0"), (-1.0, "-1 pain"))]
+    parts += [_label(x(n), top + height + 16, r["stage"], anchor="middle") for n, r in enumerate(records)]
+    parts.append(_el("polyline", points=" ".join(f"{x(n):.1f},{y(v):.1f}" for n, v in points), class_="line"))
+    for n, value in points:
+        parts += [_el("circle", cx=x(n), cy=y(value), r=4.0, class_="dot"),
+                  _label(x(n), y(value) - 12, _signed(value), anchor="middle", css="note")]
+    return _svg(left + step * len(records) + 10, top + height + 30, "emotional curve: mean sentiment by stage",
+                *parts)
+
+
+def _pain_points_svg(pain_points: pd.DataFrame, *, top: int = TOP_PAIN_POINTS) -> _Markup:
+    """Horizontal bars of ``score`` for the ``top`` highest-scoring pain points."""
+    records = _records(_top_pain_points(pain_points, top))
+    if not records:
+        return _el("p", "no pain point tags in this export", class_="empty")
+    row, left, room = 26, 230, 300
+    scores = [0.0 if pd.isna(r["score"]) else float(r["score"]) for r in records]
+    x = _linear((min(0.0, *scores), max(0.0, *scores) or 1.0), (float(left), float(left + room)))
+    parts = []
+    for n, (record, score) in enumerate(zip(records, scores)):
+        middle = n * row + row / 2
+        name = f"{record['pain_point']} ({record['stage']})"
+        parts += [
+            _el("text", _el("title", name), _clip(name, 34), x=float(left - 8), y=middle, text_anchor="end",
+                dominant_baseline="middle"),
+            _el("rect", x=min(x(0.0), x(score)), y=float(n * row + 4), width=abs(x(score) - x(0.0)),
+                height=float(row - 8), class_="bar warm"),
+            _label(max(x(0.0), x(score)) + 6, middle,
+                   f"{_amount(score, scale=max(map(abs, scores)))} · {_count(record['accounts'])} accounts",
+                   css="note"),
+        ]
+    return _svg(left + room + 160, len(records) * row, "pain points by score", *parts)
+
+
+def _top_pain_points(pain_points: pd.DataFrame, top: int) -> pd.DataFrame:
+    return pain_points.sort_values("score", ascending=False, kind="stable", na_position="last").head(top)
+
+
+def _interval_svg(expected: float, low: float, high: float, *, domain: tuple[float, float]) -> _Markup:
+    """A small error bar: ``low``..``high`` as a line with whiskers, ``expected`` as a dot, on a shared ``domain``."""
+    width, height = 120, 18
+    x = _linear(domain, (6.0, float(width - 6)))
+    middle = height / 2
+    parts = []
+    if domain[0] <= 0 <= domain[1]:
+        parts.append(_el("line", x1=x(0.0), x2=x(0.0), y1=2.0, y2=float(height - 2), class_="grid"))
+    if not (pd.isna(low) or pd.isna(high)):
+        parts += [_el("line", x1=x(low), x2=x(high), y1=middle, y2=middle, class_="whisker")]
+        parts += [_el("line", x1=x(end), x2=x(end), y1=middle - 4, y2=middle + 4, class_="whisker")
+                  for end in (low, high)]
+    if not pd.isna(expected):
+        parts.append(_el("circle", cx=x(expected), cy=middle, r=3.5, class_="dot"))
+    return _svg(width, height, f"expected {_interval(expected, low, high)}", *parts, css="spark")
+
+
+def _timeline_svg(roadmap: pd.DataFrame, *, periods: int) -> _Markup:
+    """Team rows by period columns, a box per roadmap item in its start period (id inside, title on hover)."""
+    cells = _schedule(roadmap, periods)
+    teams = sorted({team for team, _ in cells})
+    periods = max(period for _, period in cells)
+    left, column, box, gap, head = 130, 170, 22, 4, 24
+    heights = {team: max(len(cells[team, p]) for p in range(1, periods + 1)) * (box + gap) + gap for team in teams}
+    parts = [_label(left + (p - 0.5) * column, head / 2, f"period {p}", anchor="middle", css="note")
+             for p in range(1, periods + 1)]
+    top = head
+    for team in teams:
+        parts += [_el("rect", x=0.0, y=float(top), width=float(left + periods * column), height=float(heights[team]),
+                      class_="lane"),
+                  _label(8, top + heights[team] / 2, _clip(team, 18))]
+        for period in range(1, periods + 1):
+            for n, record in enumerate(cells[team, period]):
+                y = top + gap + n * (box + gap)
+                tip = f"{record['id']}: {record['title']} ({_weeks(record['effort'])} person-weeks)"
+                parts.append(_el(
+                    "g", _el("title", tip),
+                    _el("rect", x=float(left + (period - 1) * column + 4), y=float(y), width=float(column - 8),
+                        height=float(box), rx=3.0, class_="item"),
+                    _label(left + (period - 1) * column + 10, y + box / 2, _clip(str(record["id"]), 22), css="on-item"),
+                ))
+        top += heights[team]
+    return _svg(left + periods * column, top, "timeline: roadmap items per team and period", *parts)
+
+
+def _schedule(roadmap: pd.DataFrame, periods: int) -> dict[tuple[str, int], list[dict[str, object]]]:
+    """Roadmap records by (team, start period): every team, periods 1..``periods`` or to the latest start."""
+    last = max([periods, *(int(p) for p in roadmap["period"].dropna())])
+    cells = {(team, period): [] for team in roadmap["team"].unique() for period in range(1, last + 1)}
+    for record in _records(roadmap):
+        cells[record["team"], int(record["period"])].append(record)
+    return cells
+
+
+def _frontier_svg(frontier: pd.DataFrame, *, budget: float) -> _Markup:
+    """The best ``full_value`` reachable at each ``budget``, with the chosen budget marked."""
+    points = frontier.sort_values("budget", kind="stable")[["budget", "full_value"]].dropna()
+    left, width, top, height = 64, 460, 30, 180
+    budgets = [*points["budget"].astype(float), float(budget)]
+    values = [0.0, *points["full_value"].astype(float)]
+    x = _linear((min(budgets), max(budgets)), (float(left), float(left + width)))
+    y = _linear((min(values), max(values) or 1.0), (float(top + height), float(top)))
+    parts = [
+        _el("line", x1=float(left), x2=float(left + width), y1=y(min(values)), y2=y(min(values)), class_="grid"),
+        _el("line", x1=float(left), x2=float(left), y1=float(top), y2=float(top + height), class_="grid"),
+        _label(left - 6, y(max(values)), _compact(max(values)), anchor="end", css="note"),
+        _label(left - 6, y(min(values)), _compact(min(values)), anchor="end", css="note"),
+        _label(x(min(budgets)), top + height + 14, _weeks(min(budgets)), anchor="middle", css="note"),
+        _label(x(max(budgets)), top + height + 14, _weeks(max(budgets)), anchor="middle", css="note"),
+        _label(left + width / 2, top + height + 30, "budget (person-weeks)", anchor="middle", css="note"),
+        _el("polyline", points=" ".join(f"{x(b):.1f},{y(v):.1f}" for b, v in points.itertuples(index=False)),
+            class_="line"),
+        *(_el("circle", cx=x(b), cy=y(v), r=3.0, class_="dot") for b, v in points.itertuples(index=False)),
+        _el("line", x1=x(budget), x2=x(budget), y1=float(top), y2=float(top + height), class_="chosen"),
+        _label(min(max(x(budget), left + 80.0), left + width - 80.0), top - 16,  # above the plot, inside the chart
+               f"chosen: {_weeks(budget)} person-weeks", anchor="middle", css="note"),
+    ]
+    return _svg(left + width + 90, top + height + 40, "budget frontier: expected uplift by budget", *parts)
+
+
+# --- report.html ----------------------------------------------------------------------------------
+
+_CSS = """
+:root{color-scheme:light}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2933;
+max-width:1180px;margin:2rem auto;padding:0 1.2rem}
+h1{font-size:1.6rem;margin:0 0 .4rem}h2{font-size:1.2rem;margin:2.2rem 0 .6rem;padding-bottom:.2rem;
+border-bottom:1px solid #d9e2ec}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1.2rem;margin:0}
+dt{color:#52606d}dd{margin:0}
+.summary{font-size:1.05rem;background:#f0f4f8;border-radius:6px;padding:.8rem 1rem}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:.88rem}
+th,td{padding:.3rem .5rem;border-bottom:1px solid #e4e7eb;text-align:left;vertical-align:top}
+th{background:#f5f7fa;font-weight:600}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.empty,.muted{color:#7b8794}
+svg.chart{display:block;max-width:100%;height:auto;margin:.4rem 0}svg.spark{display:block;margin:.2rem 0 0 auto}
+.wide{min-width:18em}
+table.map{table-layout:fixed}table.map th:first-child{width:9rem}
+table.map td div{font-size:.85em;overflow-wrap:break-word}
+svg text{font:12px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fill:#1f2933}
+svg .note{fill:#52606d}svg .on-item{fill:#fff}
+.bar{fill:#4c78a8}.bar.warm{fill:#e45756}.item{fill:#4c78a8}.lane{fill:#f5f7fa;stroke:#fff;stroke-width:2}
+.line{fill:none;stroke:#4c78a8;stroke-width:2}.dot{fill:#1f4e79}
+.grid{stroke:#cbd2d9;stroke-width:1}.zero{stroke:#7b8794;stroke-width:1.5;stroke-dasharray:4 3}
+.whisker{stroke:#1f4e79;stroke-width:1.5}.chosen{stroke:#e45756;stroke-width:1.5;stroke-dasharray:5 3}
+ul.findings li{margin:.2rem 0}
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}svg,table{break-inside:avoid}}
+"""
+_HEAD = _Markup(
+    '<meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    # Nothing may load from anywhere: no script, no network; only the inline style below.
+    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+)
+
+
+def _html_page(diagnosis: Diagnosis, plan: Plan | None) -> bytes:
+    """The whole page: the roadmap sections when there is a plan, then the diagnosis sections."""
+    title = (f"Journey roadmap: {diagnosis.target_stage}, objective {diagnosis.objective}" if plan is not None
+             else f"Journey diagnosis: {diagnosis.target_stage}, objective {diagnosis.objective}")
+    sections = [*(_plan_sections(plan) if plan is not None else ()), *_diagnosis_sections(diagnosis)]
+    if plan is not None:
+        sections += [_candidates_section(plan), _method_section(plan)]
+    head = _el("head", _HEAD, _el("title", title), _el("style", _Markup(_CSS)))
+    body = _el("body", _el("header", _el("h1", title), _facts(diagnosis, plan)), _el("main", *sections))
+    return ("<!DOCTYPE html>\n" + _el("html", head, body, lang="en") + "\n").encode("utf-8")
+
+
+def _facts(diagnosis: Diagnosis, plan: Plan | None) -> _Markup:
+    facts = [
+        ("target stage", diagnosis.target_stage),
+        ("objective", diagnosis.objective),
+        ("accounts", _count(diagnosis.accounts)),
+        ("events", _count(diagnosis.events)),
+        ("export time", _moment(diagnosis.export_time)),
+        ("stages covered", f"{diagnosis.covered[0]} to {diagnosis.covered[1]}"),
+    ]
+    if plan is not None:
+        facts += [("catalog", plan.catalog_source), ("budget", _budget_text(plan))]
+    return _el("dl", *(_fragment(_el("dt", name), _el("dd", value)) for name, value in facts), class_="facts")
+
+
+def _section(heading: str, *content: object) -> _Markup:
+    return _el("section", _el("h2", heading), *content)
+
+
+def _plan_sections(plan: Plan) -> list[_Markup]:
+    sections = [_el("p", _summary_sentence(plan), class_="summary")]
+    if plan.roadmap.empty:
+        sections.append(_section("Roadmap", _el("p", "Nothing to schedule: every candidate is listed under "
+                                                     "Candidates considered.", class_="empty")))
+    else:
+        estimates = plan.roadmap[list(ESTIMATE_COLUMNS)].to_numpy(dtype=float).ravel()
+        estimates = estimates[~np.isnan(estimates)]
+        domain = (min(0.0, *estimates), max(0.0, *estimates))  # one scale for every row's error bar
+        scale = _estimates_scale(plan.roadmap)
+
+        def uplift(record: Mapping[str, object]) -> _Markup:  # expected, the range below it, and its error bar
+            estimates = [record[name] for name in ESTIMATE_COLUMNS]
+            expected, interval = _interval_parts(*estimates, scale=scale)
+            return _fragment(_el("div", expected), _el("div", interval, class_="muted"),
+                             _interval_svg(*estimates, domain=domain))
+
+        columns = _roadmap_columns(plan.roadmap, uplift=_Column(_UPLIFT, uplift, numeric=True))
+        sections += [
+            _section("Roadmap", _html_table(columns, _records(plan.roadmap))),
+            _section("Timeline by team", _timeline_svg(plan.roadmap, periods=plan.periods)),
+        ]
+    if plan.frontier is not None and not plan.frontier.empty:
+        sections.append(_section("Budget frontier", _frontier_svg(plan.frontier, budget=plan.budget)))
+    if plan.notes:
+        sections.append(_section("Notes", _el("ul", *(_el("li", note) for note in plan.notes))))
+    return sections
+
+
+def _diagnosis_sections(diagnosis: Diagnosis) -> list[_Markup]:
+    sections = [
+        _section("Journey map", _journey_map(diagnosis)),
+        _section("Funnel", _funnel_svg(diagnosis.stage_metrics)),
+        _section("Emotional curve", _emotion_svg(diagnosis.stage_metrics)),
+        _section(f"Top {TOP_PAIN_POINTS} pain points", _pain_points_svg(diagnosis.pain_points),
+                 *([_html_table(_PAIN_TABLE, _records(_top_pain_points(diagnosis.pain_points, TOP_PAIN_POINTS)))]
+                   if not diagnosis.pain_points.empty else [])),
+    ]
+    if diagnosis.findings:
+        sections.append(_section("Findings", _el("ul", *(_el("li", str(f)) for f in diagnosis.findings),
+                                                  class_="findings")))
+    return sections
+
+
+def _journey_map(diagnosis: Diagnosis) -> _Markup:
+    """Stages as columns, every contract metric as a row, and each stage's top three pain points."""
+    stages = _records(diagnosis.stage_metrics)
+    ranked = _top_pain_points(diagnosis.pain_points, len(diagnosis.pain_points))
+    tags = {stage["stage"]: ranked.loc[ranked["stage"] == stage["stage"], "pain_point"].head(3).tolist()
+            for stage in stages}
+    head = _el("thead", _el("tr", _el("th", "metric"), *(_el("th", s["stage"], class_="num") for s in stages)))
+    rows = [_el("tr", _el("th", column.header), *(_el("td", column.cell(s), class_="num") for s in stages))
+            for column in _STAGE_TABLE[1:]]
+    rows.append(_el("tr", _el("th", "top pain points"),
+                    *(_el("td", *(_el("div", tag) for tag in tags[s["stage"]])) for s in stages)))
+    return _el("div", _el("table", head, _el("tbody", *rows), class_="map"), class_="scroll")
+
+
+def _candidates_section(plan: Plan) -> _Markup:
+    return _section(f"Candidates considered ({len(plan.candidates):,})",
+                    _html_table(_candidate_columns(plan.candidates), _records(plan.candidates)))
+
+
+def _setting(value: object) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
+
+
+def _method_section(plan: Plan) -> _Markup:
+    """How the plan was reached: solver (not its run time, so the page stays the same), model quality, inputs."""
+    solver = ", ".join(f"{key.replace('_', ' ')} {_setting(plan.solver[key])}" for key in sorted(plan.solver)
+                       if key != "seconds")
+    quality = ", ".join(f"{key} {plan.model_quality[key]:.3f}" for key in sorted(plan.model_quality))
+    lines = [f"solver: {solver or 'not recorded'}", f"model quality: {quality or 'not recorded'}",
+             f"seed: {plan.seed}"]
+    inputs = [f"{name} (sha256 {digest[:12]})" for name, digest in sorted(plan.inputs.items())]
+    return _section("Method", _el("ul", *(_el("li", line) for line in lines),
+                                  *(_el("li", "input: ", name, class_="muted") for name in inputs)))
+
+
+# --- roadmap.md -----------------------------------------------------------------------------------
+
+def _budget_text(plan: Plan) -> str:
+    limits = ", ".join(f"{_plain(team)} {_weeks(weeks)}" for team, weeks in sorted(plan.capacity.items()))
+    return f"{_weeks(plan.budget)} person-weeks" + (f" (team limits: {limits})" if limits else "")
+
+
+def _summary_sentence(plan: Plan) -> str:
+    if plan.roadmap.empty:
+        return (f"No improvement was chosen within the budget of {_budget_text(plan)}: none fits, or none is "
+                "expected to help.")
+    expected, low, high = plan.total_uplift
+    scale = _largest(plan.total_uplift)
+    return (
+        f"{_plural(len(plan.roadmap), 'improvement')} chosen, using {_weeks(_effort(plan))} of "
+        f"{_budget_text(plan)}. Together they are expected to add {_amount(expected, scale=scale)} "
+        f"{_unit(plan.diagnosis.objective)} (range {_amount(low, scale=scale)} to {_amount(high, scale=scale)}) "
+        f"over the {_count(plan.diagnosis.accounts)} accounts in the export."
+    )
+
+
+def _timeline_grid(plan: Plan) -> str:
+    """Team rows by period columns, each cell listing the ids that start there."""
+    cells = _schedule(plan.roadmap, plan.periods)
+    periods = range(1, max(period for _, period in cells) + 1)
+    grid = [{"team": team, **{f"period {p}": ", ".join(str(r["id"]) for r in cells[team, p]) or _MISSING
+                              for p in periods}}
+            for team in sorted({team for team, _ in cells})]
+    return _markdown_table([_text("team"), *(_text(f"period {p}") for p in periods)], grid)
+
+
+def _markdown(plan: Plan) -> str:
+    diagnosis = plan.diagnosis
+    parts = [f"# Journey roadmap: {_md(diagnosis.target_stage)}, objective {_md(diagnosis.objective)}",
+             _md(_summary_sentence(plan)), "## Roadmap"]
+    if plan.roadmap.empty:
+        parts.append("Nothing to schedule: candidates.csv lists every candidate considered.")
+    else:
+        parts += [_markdown_table(_roadmap_columns(plan.roadmap), _records(plan.roadmap)), "## Timeline by team",
+                  _timeline_grid(plan)]
+    parts += ["## Stages", _markdown_table(_STAGE_TABLE, _records(diagnosis.stage_metrics))]
+    if plan.notes:
+        parts += ["## Notes", "\n".join(f"- {_md(note)}" for note in plan.notes)]
+    parts.append(f"## Top {TOP_PAIN_POINTS} pain points")
+    parts.append(_markdown_table(_PAIN_TABLE, _records(_top_pain_points(diagnosis.pain_points, TOP_PAIN_POINTS)))
+                 if not diagnosis.pain_points.empty else "No pain point tags in this export.")
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,490 @@
+import csv
+import io
+import json
+import re
+import xml.etree.ElementTree as ElementTree
+from dataclasses import replace
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recommender.contract import PAIN_POINTS_COLUMNS, ROADMAP_COLUMNS, STAGE_METRICS_COLUMNS, STAGES
+from recommender.errors import UserError
+from recommender.report import (
+    NO_SENTIMENT,
+    diagnosis_table,
+    render_csv,
+    render_diagnosis,
+    render_outputs,
+    render_run_json,
+    summary_table,
+)
+from recommender.results import Diagnosis, Finding, Plan
+
+SCRIPT = "<script>alert(1)</script>"
+BREAKOUT = '"><img src=x onerror=alert(1)>'
+HOSTILE = (SCRIPT, BREAKOUT)
+NA = pd.NA
+
+
+def counts(*values: object) -> pd.Series:
+    return pd.Series(values, dtype="Int64")
+
+
+@pytest.fixture
+def stage_metrics() -> pd.DataFrame:
+    """awareness..onboarding covered (onboarding last: no progressed/dropped), adoption and advocacy not."""
+    nan = np.nan
+    return pd.DataFrame({
+        "stage": list(STAGES),
+        "entered": counts(1200, 950, 610, 400, 260, 0, 0),
+        "progressed": counts(950, 610, 400, 260, NA, NA, NA),
+        "dropped": counts(200, 300, 180, 120, NA, NA, NA),
+        "open": counts(50, 40, 30, 20, 260, NA, NA),
+        "conversion_rate": [0.826087, 0.670330, 0.689655, 0.684211, nan, nan, nan],
+        "drop_off_rate": [0.173913, 0.329670, 0.310345, 0.315789, nan, nan, nan],
+        "median_days": [3.25, 12.5, 20.0, 9.75, nan, nan, nan],
+        "p90_days": [10.0, 40.5, 61.0, 30.0, nan, nan, nan],
+        "loop_back_rate": [0.0, 0.12, 0.25, 0.08, 0.0, nan, nan],
+        "stakeholders_mean": [1.2, 2.5, 3.8, 4.1, 2.0, nan, nan],
+        "sentiment_mean": [0.3, -0.1, -0.45, 0.2, nan, nan, nan],
+    })
+
+
+@pytest.fixture
+def pain_points() -> pd.DataFrame:
+    return pd.DataFrame({
+        "stage": ["evaluation", "research", "decision"],
+        "pain_point": [SCRIPT, "pricing_unclear", BREAKOUT],
+        "accounts": [240, 130, 60],
+        "prevalence": [0.39, 0.14, 0.15],
+        "conversion_exposed": [0.41, 0.55, 0.5],
+        "conversion_unexposed": [0.62, 0.7, 0.72],
+        "estimated_effect": [-0.21, -0.15, -0.22],
+        "score": [50.4, 19.5, 13.2],
+    })
+
+
+@pytest.fixture
+def diagnosis(stage_metrics, pain_points) -> Diagnosis:
+    return Diagnosis(
+        stage_metrics=stage_metrics,
+        pain_points=pain_points,
+        findings=(Finding("warning", "post_won_missing", f"the journey ends at onboarding {SCRIPT}"),),
+        accounts=1200,
+        events=48213,
+        export_time=pd.Timestamp("2024-06-30T14:05:00Z"),
+        covered=("awareness", "onboarding"),
+        target_stage="onboarding",
+        objective="conversions",
+    )
+
+
+ROADMAP_ROWS = [
+    # rank, id, title, stage, team, effort, lever, target, expected, low, high, cumulative, rationale, period
+    (1, "pricing-faq", "Pricing FAQ | calculator", "research", "marketing", 2.0, "pain_point", "pricing_unclear",
+     14.2, 8.0, 21.5, 2.0, "fixes the top pain point\nin research", 1),
+    (2, SCRIPT, BREAKOUT, "evaluation", SCRIPT, 4.0, "drop_off", NA, 9.1, -1.5, 17.0, 6.0, SCRIPT, 1),
+    (3, "sec-review", "=1+2", "decision", "sales", 3.5, "time_in_stage", NA, 4.0, 1.0, 6.5, 9.5, "faster", 2),
+]
+
+
+@pytest.fixture
+def roadmap() -> pd.DataFrame:
+    columns = [*ROADMAP_COLUMNS, "period"]
+    frame = pd.DataFrame([dict(zip(columns, row)) for row in ROADMAP_ROWS])
+    return frame.assign(
+        period=frame["period"].astype("Int64"),
+        evidence=["strong", "weak", "assumption only"],
+        evidence_accounts=counts(240, 35, NA),
+    )
+
+
+@pytest.fixture
+def candidates(roadmap) -> pd.DataFrame:
+    chosen = roadmap.drop(columns=["rank", "cumulative_effort", "rationale", "period"])
+    spare = pd.DataFrame([{
+        "id": "champion-kit", "title": "-cmd", "stage": "decision", "team": "sales", "effort": 6.0,
+        "lever": "loop_back", "target": NA, "expected_uplift": -0.5, "uplift_low": -2.0, "uplift_high": 1.0,
+        "evidence": "weak", "evidence_accounts": 12,
+    }])
+    both = pd.concat([chosen, spare], ignore_index=True)
+    return both.assign(
+        effect=[0.3, 0.2, 0.25, 0.1],
+        depends_on=[(), ("pricing-faq",), ("pricing-faq", "sec-review"), ()],
+        excludes=[(), (), (), ("sec-review",)],
+        diagnosis=["pain point pricing_unclear", "drop-off 31%", "median 9.8 days", "loop-backs 8%"],
+        selected=[True, True, True, False],
+        evidence_accounts=both["evidence_accounts"].astype("Int64"),
+    )
+
+
+@pytest.fixture
+def frontier() -> pd.DataFrame:
+    return pd.DataFrame({
+        "share": [0.25, 0.5, 0.75, 1.0],
+        "budget": [5.0, 10.0, 15.0, 20.0],
+        "full_value": [14.2, 23.3, 27.3, 27.3],
+        "objective": [14.2, 23.3, 27.3, 27.3],
+        "items": [1, 2, 3, 3],
+        "effort": [2.0, 6.0, 9.5, 9.5],
+    })
+
+
+@pytest.fixture
+def plan(diagnosis, candidates, roadmap, frontier) -> Plan:
+    return Plan(
+        diagnosis=diagnosis,
+        candidates=candidates,
+        roadmap=roadmap,
+        budget=20.0,
+        capacity={"sales": 8.0, "marketing": 10.0},
+        seed=0,
+        catalog_source=f"improvements.csv {BREAKOUT}",
+        total_uplift=(27.3, 12.0, 40.1),
+        periods=2,
+        frontier=frontier,
+        solver={"name": "HiGHS", "status": "Optimal", "proven_optimal": np.True_, "gap": 0.0, "seconds": 0.0123},
+        model_quality={"auc_research": np.float64(0.71)},
+        inputs={"events.csv": "ab" * 32, f"{SCRIPT}.csv": "cd" * 32},
+        notes=(f"thin evidence for {SCRIPT}", "| pipes\nand newlines"),
+    )
+
+
+def read_back(content: bytes) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
+
+
+def cells(content: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(content.decode("utf-8"))))
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+def test_every_csv_has_exactly_the_contract_columns(plan):
+    files = render_outputs(plan)
+
+    assert tuple(read_back(files["stage_metrics.csv"]).columns) == STAGE_METRICS_COLUMNS
+    assert tuple(read_back(files["pain_points.csv"]).columns) == PAIN_POINTS_COLUMNS
+    assert tuple(read_back(files["roadmap.csv"]).columns) == (
+        *ROADMAP_COLUMNS, "period", "evidence", "evidence_accounts")
+    assert list(read_back(files["candidates.csv"]).columns) == list(plan.candidates.columns)
+    assert list(read_back(files["frontier.csv"]).columns) == list(plan.frontier.columns)
+    assert "run.json" not in files
+
+
+def test_stage_metrics_csv_writes_counts_as_integers_and_missing_as_empty(plan):
+    rows = cells(render_outputs(plan)["stage_metrics.csv"])
+
+    assert rows[1] == ["awareness", "1200", "950", "200", "50", "0.826087", "0.173913", "3.25", "10", "0",
+                       "1.2", "0.3"]
+    assert rows[5] == ["onboarding", "260", "", "", "260", "", "", "", "", "0", "2", ""]
+    assert rows[7] == ["advocacy", "0", "", "", "", "", "", "", "", "", "", ""]
+
+
+def test_csv_is_utf8_with_newline_line_ends_and_no_index():
+    content = render_csv(pd.DataFrame({"name": ["café", "a,b", 'say "hi"']}, index=[7, 8, 9]))
+
+    assert content == 'name\ncafé\n"a,b"\n"say ""hi"""\n'.encode("utf-8")
+
+
+def test_csv_joins_tuples_and_writes_booleans_and_rounds_floats():
+    frame = pd.DataFrame({
+        "depends_on": [("a", "b"), ()],
+        "selected": [True, False],
+        "flag": pd.array([True, NA], dtype="boolean"),
+        "uplift": [1 / 3, -1e-9],
+        "accounts": counts(3, NA),
+    })
+
+    assert cells(render_csv(frame)) == [
+        ["depends_on", "selected", "flag", "uplift", "accounts"],
+        ["a;b", "true", "true", "0.333333", "3"],
+        ["", "false", "", "0", ""],
+    ]
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://example.invalid","x")', "+1", "-cmd", "@SUM(A1)", "\tx",
+                                  "\rx"], ids=["equals", "plus", "minus", "at", "tab", "carriage-return"])
+def test_text_that_a_spreadsheet_would_run_gets_a_leading_quote(text):
+    frame = pd.DataFrame({"title": [text], "depends_on": [(text,)], "uplift": [-0.5], "low": [-2]})
+
+    assert cells(render_csv(frame))[1] == ["'" + text, "'" + text, "-0.5", "-2"]
+
+
+def test_formula_titles_are_neutralised_in_the_written_tables(plan):
+    files = render_outputs(plan)
+
+    roadmap = read_back(files["roadmap.csv"])
+    candidates = read_back(files["candidates.csv"])
+    assert roadmap.loc[2, "title"] == "'=1+2"
+    assert roadmap.loc[1, "uplift_low"] == "-1.5"
+    assert candidates.loc[3, ["title", "expected_uplift"]].tolist() == ["'-cmd", "-0.5"]
+
+
+@given(st.text(max_size=20))
+def test_any_text_reads_back_as_itself_behind_at_most_one_quote(text):
+    [header, [cell, number]] = cells(render_csv(pd.DataFrame({"t": [text], "n": [-1]})))
+
+    assert (header, number) == (["t", "n"], "-1")
+    assert cell == ("'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9))
+def test_floats_read_back_rounded_to_six_decimals(number):
+    [_, [cell]] = cells(render_csv(pd.DataFrame({"x": [number]})))
+
+    assert float(cell) == pytest.approx(round(number, 6), abs=1e-9)
+    assert not cell.startswith("'") and cell != "-0"
+
+
+# --- report.html ----------------------------------------------------------------------------------
+
+class Tags(HTMLParser):
+    """Every start tag and its attributes, and the text outside tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(page: bytes) -> Tags:
+    parser = Tags()
+    parser.feed(page.decode("utf-8"))
+    return parser
+
+
+@pytest.fixture(params=["plan", "diagnosis"])
+def page(request, plan) -> bytes:
+    if request.param == "plan":
+        return render_outputs(plan)["report.html"]
+    return render_diagnosis(plan.diagnosis)["report.html"]
+
+
+def test_hostile_text_never_appears_unescaped(page):
+    text = page.decode("utf-8")
+    tags = parse(page)
+
+    for hostile in HOSTILE:
+        assert hostile not in text
+    assert {tag for tag, _ in tags.tags}.isdisjoint({"script", "img", "iframe", "object", "embed", "link"})
+    assert not [name for _, attrs in tags.tags for name in attrs if name.startswith("on")]
+    assert SCRIPT in "".join(tags.text)  # shown to the reader as text
+
+
+def test_page_loads_nothing_from_anywhere(page):
+    text = page.decode("utf-8")
+    tags = parse(page)
+
+    assert "http://" not in text and "https://" not in text
+    assert not [attrs for _, attrs in tags.tags if {"src", "href", "xlink:href"} & set(attrs)]
+    assert "url(" not in text and "@import" not in text
+    assert text.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+
+
+def test_every_svg_chart_is_well_formed_and_keeps_hostile_text_as_text(plan):
+    page = render_outputs(plan)["report.html"].decode("utf-8")
+    charts = re.findall(r"<svg .*?</svg>", page, flags=re.DOTALL)
+
+    texts = ["".join(ElementTree.fromstring(chart).itertext()) for chart in charts]
+    assert len(charts) == 8  # funnel, emotional curve, pain points, timeline, frontier, an error bar per item
+    assert any(SCRIPT in text for text in texts)  # the timeline's item and the pain point tag
+    assert any(BREAKOUT in text for text in texts)
+
+
+def test_full_page_has_every_section_and_the_header_facts(plan):
+    page = render_outputs(plan)["report.html"].decode("utf-8")
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+
+    assert headings == ["Roadmap", "Timeline by team", "Budget frontier", "Notes", "Journey map", "Funnel",
+                        "Emotional curve", "Top 10 pain points", "Findings", "Candidates considered (4)", "Method"]
+    for fact in ("onboarding", "conversions", "1,200", "48,213", "2024-06-30 14:05 UTC",
+                 "improvements.csv &quot;&gt;&lt;img"):
+        assert fact in page
+    assert "0.0123" not in page  # solver run time varies between runs: not on the page
+
+
+def test_diagnosis_page_has_only_the_diagnosis_sections(diagnosis):
+    page = render_diagnosis(diagnosis)["report.html"].decode("utf-8")
+
+    assert re.findall(r"<h2>(.*?)</h2>", page) == ["Journey map", "Funnel", "Emotional curve",
+                                                   "Top 10 pain points", "Findings"]
+
+
+def test_funnel_labels_counts_and_conversion_percentages(plan):
+    page = render_outputs(plan)["report.html"].decode("utf-8")
+
+    assert ">1,200 entered · 82.6% progressed</text>" in page
+    assert ">260 entered</text>" in page  # last covered stage: nobody progresses or drops
+
+
+def test_no_sentiment_anywhere_says_so(diagnosis):
+    silent = replace(diagnosis, stage_metrics=diagnosis.stage_metrics.assign(sentiment_mean=np.nan))
+
+    page = render_diagnosis(silent)["report.html"].decode("utf-8")
+
+    assert f'<p class="empty">{NO_SENTIMENT}</p>' in page
+    assert NO_SENTIMENT not in render_diagnosis(diagnosis)["report.html"].decode("utf-8")
+
+
+def test_emotional_curve_skips_stages_without_sentiment(diagnosis):
+    page = render_diagnosis(diagnosis)["report.html"].decode("utf-8")
+
+    [points] = re.findall(r'<polyline points="([^"]*)" class="line">', page)
+    assert len(points.split()) == 4  # awareness..decision carry sentiment
+
+
+def test_pain_point_chart_shows_at_most_ten(diagnosis):
+    many = pd.DataFrame({column: diagnosis.pain_points[column].iloc[[1] * 15].to_numpy()
+                         for column in PAIN_POINTS_COLUMNS}).assign(score=np.arange(15.0))
+    page = render_diagnosis(replace(diagnosis, pain_points=many))["report.html"].decode("utf-8")
+
+    chart = re.search(r'<svg [^>]*aria-label="pain points by score".*?</svg>', page, flags=re.DOTALL).group()
+    assert chart.count("<rect") == 10
+    assert ">14.0 · 130 accounts</text>" in chart and ">5.0 · 130 accounts</text>" in chart
+    assert ">4.0 · " not in chart
+
+
+# --- roadmap.md -----------------------------------------------------------------------------------
+
+def test_roadmap_md_lists_items_in_rank_order_and_escapes_pipes_and_newlines(plan):
+    markdown = render_outputs(plan)["roadmap.md"].decode("utf-8")
+    lines = markdown.splitlines()
+
+    rows = [line for line in lines if re.match(r"\| [123] \|", line)]
+    assert rows[0] == ("| 1 | pricing-faq | Pricing FAQ \\| calculator | research | marketing | 1 | 2.0 | "
+                       "14.2 [8.0, 21.5] | strong (240 accounts) | fixes the top pain point in research |")
+    assert [row.split(" | ")[1] for row in rows] == ["pricing-faq", "\\<script>alert(1)\\</script>", "sec-review"]
+    assert "- \\| pipes and newlines" in lines
+    assert lines[0] == "# Journey roadmap: onboarding, objective conversions"
+    assert all(line.count("|") - line.count("\\|") == 11 for line in rows)  # no extra cell from any text
+
+
+def test_roadmap_md_has_summary_timeline_stages_and_pain_points(plan):
+    markdown = render_outputs(plan)["roadmap.md"].decode("utf-8")
+
+    assert ("3 improvements chosen, using 9.5 of 20 person-weeks (team limits: marketing 10, sales 8). "
+            "Together they are expected to add 27.3 conversions (range 12.0 to 40.1) over the 1,200 accounts "
+            "in the export.") in markdown
+    assert "| team | period 1 | period 2 |" in markdown
+    assert "| marketing | pricing-faq | – |" in markdown
+    assert "| sales | – | sec-review |" in markdown
+    assert "| advocacy | 0 | – | – | – | – | – | – | – | – | – | – |" in markdown
+    assert [heading for heading in markdown.splitlines() if heading.startswith("## ")] == [
+        "## Roadmap", "## Timeline by team", "## Stages", "## Notes", "## Top 10 pain points"]
+
+
+# --- determinism, run.json, terminal, edge cases --------------------------------------------------
+
+def test_rendering_twice_gives_identical_bytes(plan):
+    assert render_outputs(plan) == render_outputs(plan)
+    assert render_diagnosis(plan.diagnosis) == render_diagnosis(plan.diagnosis)
+
+
+def test_bytes_do_not_depend_on_the_order_of_mappings(plan):
+    reordered = replace(plan, capacity=dict(reversed(plan.capacity.items())),
+                        inputs=dict(reversed(plan.inputs.items())), solver=dict(reversed(plan.solver.items())))
+
+    assert render_outputs(reordered) == render_outputs(plan)
+
+
+def test_run_json_is_sorted_json_with_the_run_id(plan):
+    content = render_run_json(plan, parameters={"budget": 20.0, "seed": 0}, versions={"journeyrec": "0.1.0"},
+                              run_id="abc123", started_at="2024-07-01T09:00:00+00:00")
+    record = json.loads(content)
+
+    assert content.endswith(b"}\n")
+    assert content.decode("utf-8") == json.dumps(record, sort_keys=True, indent=2) + "\n"
+    assert record["mlflow_run_id"] == "abc123"
+    assert record["total_uplift"] == {"expected": 27.3, "low": 12.0, "high": 40.1}
+    assert (record["items"], record["effort"]) == (3, 9.5)
+    assert record["solver"]["proven_optimal"] is True
+    assert record["model_quality"] == {"auc_research": 0.71}
+    assert record["inputs"]["events.csv"] == "ab" * 32
+    assert record["diagnosis"]["export_time"] == "2024-06-30T14:05:00+00:00"
+
+
+def test_run_json_of_a_diagnosis_has_no_plan_parts(diagnosis):
+    record = json.loads(render_run_json(diagnosis, parameters={}, versions={}, run_id=None,
+                                        started_at="2024-07-01T09:00:00+00:00"))
+
+    assert record["mlflow_run_id"] is None
+    assert sorted(record) == ["diagnosis", "mlflow_run_id", "parameters", "started_at", "versions"]
+
+
+def test_run_json_writes_nan_as_null(plan):
+    unsure = replace(plan, total_uplift=(1.0, np.nan, np.inf))
+
+    record = json.loads(render_run_json(unsure, parameters={}, versions={}, run_id=None, started_at=""))
+
+    assert record["total_uplift"] == {"expected": 1.0, "low": None, "high": None}
+
+
+def test_summary_table_is_fixed_width_with_a_total_line(plan):
+    table = summary_table(plan).splitlines()
+
+    assert table[0].split() == ["rank", "id", "stage", "team", "effort", "period", "uplift", "[low,", "high]",
+                                "evidence"]
+    assert {line.index(stage) for line, stage in zip(table[1:4], ["research", "evaluation", "decision"])} == {
+        table[0].index("stage")}
+    assert "14.2 [8.0, 21.5]" in table[1]
+    assert table[-1] == ("total expected uplift 27.3 [12.0, 40.1] conversions; effort 9.5 of 20 person-weeks; "
+                         "3 items")
+
+
+def test_summary_table_shows_value_units(plan):
+    valued = replace(plan, diagnosis=replace(plan.diagnosis, objective="value"),
+                     total_uplift=(125000.0, 80000.0, 171234.5))
+
+    assert summary_table(valued).splitlines()[-1].startswith(
+        "total expected uplift 125,000 [80,000, 171,234] value;")
+
+
+def test_diagnosis_table_lists_each_stage(diagnosis):
+    table = diagnosis_table(diagnosis).splitlines()
+
+    assert table[0].split() == ["stage", "entered", "conversion", "drop-off", "median", "days", "loop-back"]
+    assert table[1].split() == ["awareness", "1,200", "82.6%", "17.4%", "3.2", "0.0%"]
+    assert table[7].split() == ["advocacy", "0", "–", "–", "–", "–"]
+
+
+def test_an_empty_roadmap_renders_and_says_nothing_was_chosen(plan):
+    nothing = replace(plan, roadmap=plan.roadmap.iloc[0:0], total_uplift=(0.0, 0.0, 0.0), frontier=None,
+                      candidates=plan.candidates.assign(selected=False))
+
+    files = render_outputs(nothing)
+
+    said = "No improvement was chosen within the budget of 20 person-weeks (team limits: marketing 10, sales 8)"
+    assert said in files["roadmap.md"].decode("utf-8")
+    assert said in files["report.html"].decode("utf-8")
+    assert summary_table(nothing).startswith(said)
+    assert cells(files["roadmap.csv"]) == [[*ROADMAP_COLUMNS, "period", "evidence", "evidence_accounts"]]
+    assert "frontier.csv" not in files
+
+
+def test_a_roadmap_missing_a_contract_column_is_refused(plan):
+    broken = replace(plan, roadmap=plan.roadmap.drop(columns=["rationale"]))
+
+    with pytest.raises(UserError, match=re.escape("roadmap table is missing column(s) 'rationale'; it has ")):
+        render_outputs(broken)
+
+
+def test_items_of_one_team_in_one_period_share_a_cell(plan):
+    stacked = replace(plan, roadmap=plan.roadmap.assign(team=["sales"] * 3, period=counts(1, 1, 2)), periods=3)
+
+    markdown = render_outputs(stacked)["roadmap.md"].decode("utf-8")
+    page = render_outputs(stacked)["report.html"].decode("utf-8")
+
+    assert "| sales | pricing-faq, \\<script>alert(1)\\</script> | sec-review | – |" in markdown
+    assert page.count('class="item"') == 3 and ">period 3</text>" in page
