@@ -216,3 +216,121 @@ def _swap_in(staging: Path, target: Path) -> None:
         os.replace(retired, target)  # put the earlier result back
         raise
     shutil.rmtree(retired, ignore_errors=True)
+
+
+FORMATS: tuple[str, ...] = ("contract", "hubspot", "salesforce", "deals")
+DEALS = "deals.csv"  # what --format hubspot and --format deals read
+SALESFORCE_HISTORY, SALESFORCE_OPPORTUNITIES = "OpportunityHistory.csv", "Opportunity.csv"
+
+
+def parse_columns(raw: pd.DataFrame, columns: Sequence[Column], *, source: Path | str | None) -> pd.DataFrame:
+    """Parse a table already in memory as :func:`read_table` parses a file, naming ``source`` in errors.
+
+    For vendor tables read without a spec: a missing required column or a bad cell is a UserError
+    naming ``source``, the spreadsheet row and the column as the table spells it.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``raw``'s rows in order (RangeIndex), ``columns`` parsed as in :func:`read_table`, other columns kept.
+    """
+    missing = [column.name for column in columns if column.required and column.name not in raw.columns]
+    if missing:
+        raise UserError(
+            f"missing column(s) {', '.join(map(repr, missing))}; it has {', '.join(map(repr, raw.columns))}",
+            path=source,
+        )
+    raw = raw.reset_index(drop=True)
+    return raw.assign(**{c.name: _parse(raw, c, source) for c in columns if c.name in raw.columns})
+
+
+def detect_format(data_dir: Path) -> str:
+    """Which of FORMATS the folder holds: ``events.*`` is the contract's, ``deals.csv`` with a ``Deal Stage``
+    column is HubSpot's, ``OpportunityHistory.csv`` is Salesforce's, any other ``deals.csv`` is ``deals``."""
+    if not data_dir.is_dir():
+        raise UserError("no such export folder", path=data_dir)
+    deals = data_dir / DEALS
+    if (data_dir / "events.csv").is_file() or (data_dir / "events.parquet").is_file():
+        return "contract"
+    if deals.is_file() and "Deal Stage" in read_table(deals, ()).columns:
+        return "hubspot"
+    if (data_dir / SALESFORCE_HISTORY).is_file():
+        return "salesforce"
+    if deals.is_file():
+        return "deals"
+    raise UserError(f"no events.csv, events.parquet, {DEALS} or {SALESFORCE_HISTORY} in this folder", path=data_dir)
+
+
+def read_vendor_export(data_dir: Path, *, format: str | None = None, catalog: Path | None = None,
+                       columns: Mapping[str, str] | None = None, id_column: str | None = None,
+                       stage_columns: Mapping[str, str] | None = None,
+                       stage_map: Mapping[str, str] | None = None) -> Export:
+    """Read an export folder in any of FORMATS (detected when not given) as the contract's tables.
+
+    Vendor tables become ``events`` and ``accounts`` through recommender.importers, and the Export's
+    paths name the vendor files, so later messages point there. ``columns`` (``--columns``) renames
+    an event log's columns; ``id_column`` and ``stage_columns`` describe a ``deals`` table;
+    ``stage_map`` (lower-case names) tells HubSpot's closed deals from open ones. The contract format
+    without ``columns`` is exactly :func:`read_export`.
+    """
+    format = detect_format(data_dir) if format is None else format
+    _check_format_options(format, columns=columns, id_column=id_column, stage_columns=stage_columns)
+    if format == "contract" and columns is None:
+        return read_export(data_dir, catalog=catalog)
+    if not data_dir.is_dir():
+        raise UserError("no such export folder", path=data_dir)
+    events, events_path, accounts, accounts_path = _read_vendor_tables(
+        data_dir, format, columns=columns, id_column=id_column, stage_columns=stage_columns, stage_map=stage_map)
+    if events.empty:
+        raise UserError("no events: no rows, or no stage dates filled in", path=events_path)
+    if catalog is not None:
+        improvements, improvements_path = read_table(catalog, IMPROVEMENTS), catalog
+    else:
+        improvements, improvements_path = _read_named(data_dir, "improvements", IMPROVEMENTS, required=False)
+    return Export(
+        events=events,
+        accounts=accounts,
+        improvements=improvements,
+        events_path=str(events_path),
+        accounts_path=None if accounts_path is None else str(accounts_path),
+        improvements_path=None if improvements_path is None else str(improvements_path),
+    )
+
+
+def _check_format_options(format: str, *, columns: Mapping[str, str] | None, id_column: str | None,
+                          stage_columns: Mapping[str, str] | None) -> None:
+    if format not in FORMATS:
+        raise UserError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+    if columns is not None and format != "contract":
+        raise UserError(f"--columns renames an event log's columns (--format contract); "
+                        f"--format {format} reads the vendor's own column names")
+    if format == "deals" and (id_column is None or stage_columns is None):
+        raise UserError('--format deals needs --id-column COL and --stage-columns "COL=STAGE,COL=STAGE,..."')
+    if format != "deals" and (id_column is not None or stage_columns is not None):
+        raise UserError(f"--id-column and --stage-columns describe a --format deals table, not --format {format}")
+
+
+def _read_vendor_tables(data_dir: Path, format: str, *, columns: Mapping[str, str] | None, id_column: str | None,
+                        stage_columns: Mapping[str, str] | None, stage_map: Mapping[str, str] | None,
+                        ) -> tuple[pd.DataFrame, Path, pd.DataFrame | None, Path | None]:
+    """``events, events_path, accounts, accounts_path`` of a vendor folder (or a renamed event log)."""
+    from recommender import importers  # importers parse cells with this module, so not imported at the top
+
+    if format == "contract":
+        log, events_path = _read_named(data_dir, "events", (), required=True)
+        accounts, accounts_path = _read_named(data_dir, "accounts", ACCOUNTS, required=False)
+        return importers.rename_columns(log, columns, source=str(events_path)), events_path, accounts, accounts_path
+    if format == "salesforce":
+        history_path, opportunities_path = data_dir / SALESFORCE_HISTORY, data_dir / SALESFORCE_OPPORTUNITIES
+        events, accounts = importers.from_salesforce(
+            read_table(history_path, ()), read_table(opportunities_path, ()),
+            history_source=str(history_path), opportunities_source=str(opportunities_path))
+        return events, history_path, accounts, opportunities_path
+    deals_path = data_dir / DEALS
+    if format == "hubspot":
+        events, accounts = importers.from_hubspot(read_table(deals_path, ()), source=str(deals_path),
+                                                  stage_map=stage_map)
+    else:
+        events, accounts = importers.from_deals(read_table(deals_path, ()), id_column=id_column,
+                                                stage_columns=stage_columns, source=str(deals_path))
+    return events, deals_path, accounts, deals_path

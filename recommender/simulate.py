@@ -47,19 +47,10 @@ from scipy.special import roots_jacobi
 from models.chain import cohort_reach
 from recommender.contract import LEVERS, OBJECTIVES, STAGE_ORDER, STAGES, WON_STAGE, Export, require_columns
 from recommender.errors import UserError
+from rules.catalog import PAIN_POINTS
 
 EXPORT_TIME = pd.Timestamp("2026-11-30T00:00:00Z")
 
-# The tag vocabulary per stage (rules/catalog.py does not expose PAIN_POINTS yet; keep the two in step).
-_PAIN_POINTS: dict[str, tuple[str, ...]] = {
-    "awareness": ("irrelevant_messaging",),
-    "research": ("unclear_pricing", "no_peer_reviews", "thin_content"),
-    "evaluation": ("slow_demo_booking", "missing_integration", "security_review"),
-    "decision": ("procurement_delay", "no_roi_case", "legal_redlines"),
-    "onboarding": ("slow_time_to_value", "data_migration"),
-    "adoption": ("low_feature_discovery", "support_wait"),
-    "advocacy": ("no_referral_ask",),
-}
 # Where each pain shows up in an export: the (channel, touchpoint) of the event it is tagged on.
 _PAIN_TOUCHPOINTS: dict[str, tuple[str, str]] = {
     "irrelevant_messaging": ("paid", "ad_click"),
@@ -206,10 +197,11 @@ def confounded_scenario() -> Scenario:
 
 def post_won_scenario() -> Scenario:
     """Strong pains in onboarding and adoption, weak ones before the won deal: for target advocacy, objective value."""
-    pains = {tag: (0.25 * beta, days_shift, prevalence) for tag, (beta, days_shift, prevalence) in _DEFAULT_PAINS.items()}
-    pains |= {"slow_time_to_value": (-1.5, 0.3, (0.40, 0.40, 0.50)),
+    pains = {tag: (0.2 * beta, 0.2 * days_shift, prevalence) for tag, (beta, days_shift, prevalence)
+             in _DEFAULT_PAINS.items()}
+    pains |= {"slow_time_to_value": (-1.8, 0.3, (0.40, 0.45, 0.50)),
               "data_migration": (-1.0, 0.3, (0.20, 0.35, 0.55)),
-              "low_feature_discovery": (-1.3, 0.2, (0.40, 0.40, 0.40)),
+              "low_feature_discovery": (-1.4, 0.2, (0.40, 0.40, 0.40)),
               "support_wait": (-0.9, 0.1, (0.35, 0.30, 0.25))}
     stages = _with_alpha(_DEFAULT_STAGES, awareness=0.76, research=0.98, evaluation=0.42, decision=0.85,
                          onboarding=2.75, adoption=2.65)
@@ -355,7 +347,7 @@ def _with_alpha(stages: tuple[StageDynamics, ...], **alpha: float) -> tuple[Stag
 def _pains(effects: dict[str, tuple[float, float, tuple[float, ...]]]) -> tuple[PlantedPain, ...]:
     """Planted pains for the whole tag vocabulary, from ``tag -> (beta, days_shift, prevalence per segment)``."""
     pains = []
-    for stage, tags in _PAIN_POINTS.items():
+    for stage, tags in PAIN_POINTS.items():
         for tag in tags:
             beta, days_shift, prevalence = effects[tag]
             channel, touchpoint = _PAIN_TOUCHPOINTS[tag]
@@ -679,10 +671,12 @@ def _events(world: _World, accounts: _Accounts, visits: _Visits, ids: pd.Series,
     position = np.arange(len(visit)) - first[visit]
     is_last = position == per_visit[visit] - 1
 
+    # times: the first event at the start, the last of a final visit at the end, the others strictly inside
     start, duration = visits.start[visit], visits.duration[visit]
-    inside = start + rng.integers(1, duration)  # strictly inside: next visits start at start + duration
+    inside = start + rng.integers(1, duration)
     seconds = np.select([position == 0, is_last & final[visit]], [start, start + duration], default=inside)
 
+    # what happened: an ordinary touchpoint of the stage, the pain's own where one is tagged, the ending's last
     stage = visits.stage[visit]
     option = world.menu_start[stage] + rng.integers(0, world.menu_size[stage])
     pain = np.full(len(visit), -1)  # index into pain_names.ravel()
@@ -697,6 +691,7 @@ def _events(world: _World, accounts: _Accounts, visits: _Visits, ids: pd.Series,
     option = np.where(ending, np.where(stage < STAGE_ORDER[WON_STAGE], len(touchpoints) - 2, len(touchpoints) - 1),
                       option)
 
+    # who: a run of the committee's engaged people, from a random first one
     account = visits.account[visit]
     committee = accounts.committee[visits.account]  # per visit
     engaged = np.clip(np.rint(visits.coverage * committee), 1, None).astype(np.int64)
