@@ -17,7 +17,7 @@ DATA_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 STAGES = ("awareness", "research", "evaluation", "decision", "onboarding", "adoption", "advocacy")
 DEMO_BUDGET = 30.0
-DEMO_CAPACITY = {"marketing": 10.0, "sales": 8.0, "customer_success": 8.0, "product": 8.0, "revops": 4.0}
+DEMO_CAPACITY = {"marketing": 15.0, "sales": 12.0, "customer_success": 9.0, "product": 12.0, "revops": 6.0}
 
 
 class TeamWeeks(click.ParamType):
@@ -56,6 +56,20 @@ def progress(step: str) -> None:
 config_option = click.option("--config", "config_path", type=FILE,
                              help="TOML settings (default: journeyrec.toml in DATA_DIR, if present).")
 seed_option = click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: the config's, else 0).")
+def import_options(command):
+    """``--format`` and the options that describe a vendor export (shared by validate, diagnose, roadmap)."""
+    for option in reversed((
+        click.option("--format", "export_format", type=click.Choice(["contract", "hubspot", "salesforce", "deals"]),
+                     help="How DATA_DIR is laid out (default: detected from its files)."),
+        click.option("--columns", metavar="NAME=COL,...",
+                     help="The events table's own column names, e.g. account_id=Case,timestamp=Time,stage=Activity."),
+        click.option("--id-column", metavar="COL", help="--format deals: the deal id column."),
+        click.option("--stage-columns", metavar="COL=STAGE,...", help="--format deals: a date column per stage."),
+    )):
+        command = option(command)
+    return command
+
+
 target_option = click.option("--target-stage", type=click.Choice(STAGES[1:], case_sensitive=False),
                              help="The stage that counts as converted (default: onboarding, the won deal).")
 
@@ -100,18 +114,19 @@ def _simulated_tables(n_accounts: int, *, seed: int) -> dict[str, bytes]:
 @click.argument("data_dir", type=DATA_DIR)
 @config_option
 @target_option
-def validate(data_dir, config_path, target_stage) -> None:
+@import_options
+def validate(data_dir, config_path, target_stage, **layout) -> None:
     """Check an export: errors stop here (exit 1); warnings say what the journey map is missing.
 
     \b
     Example:
         journeyrec validate exports/q3
     """
-    from recommender import pipeline, io
+    from recommender import pipeline
 
     with user_errors():
         settings = _settings(config_path, data_dir, target_stage=target_stage)
-        export = io.read_export(data_dir)
+        export = _read_export(data_dir, settings, catalog=None, **layout)
         diagnosis, _, _ = pipeline.diagnose(export, settings, now=_now(), progress=progress)
         if export.improvements is not None:
             from rules import validate_catalog
@@ -130,7 +145,8 @@ def validate(data_dir, config_path, target_stage) -> None:
 @config_option
 @target_option
 @seed_option
-def diagnose(data_dir, out, config_path, target_stage, seed) -> None:
+@import_options
+def diagnose(data_dir, out, config_path, target_stage, seed, **layout) -> None:
     """Stage metrics and scored pain points only (stage_metrics.csv, pain_points.csv, report.html).
 
     \b
@@ -141,7 +157,8 @@ def diagnose(data_dir, out, config_path, target_stage, seed) -> None:
 
     with user_errors():
         settings = _settings(config_path, data_dir, target_stage=target_stage, seed=seed)
-        diagnosis, _, _ = pipeline.diagnose(io.read_export(data_dir), settings, now=_now(), progress=progress)
+        export = _read_export(data_dir, settings, catalog=None, **layout)
+        diagnosis, _, _ = pipeline.diagnose(export, settings, now=_now(), progress=progress)
         files = report.render_diagnosis(diagnosis)
         files["run.json"] = report.render_run_json(
             diagnosis, parameters=_parameters(settings, data_dir), versions=_versions(), run_id=None,
@@ -174,8 +191,9 @@ def diagnose(data_dir, out, config_path, target_stage, seed) -> None:
 @click.option("--no-tracking", is_flag=True, help="Do not record an MLflow run.")
 @click.option("--require-tracking", is_flag=True, help="Exit 1 when the MLflow run cannot be recorded.")
 @click.option("--experiment", metavar="NAME", help="MLflow experiment (default: journeyrec).")
+@import_options
 def roadmap(data_dir, budget, capacity, catalog, target_stage, objective, config_path, seed, periods, required,
-            forbidden, risk, out, tracking_uri, no_tracking, require_tracking, experiment) -> None:
+            forbidden, risk, out, tracking_uri, no_tracking, require_tracking, experiment, **layout) -> None:
     """Choose the improvements to fund within BUDGET person-weeks, and plan them over the quarter.
 
     \b
@@ -187,8 +205,10 @@ def roadmap(data_dir, budget, capacity, catalog, target_stage, objective, config
     with user_errors():
         settings = _settings(config_path, data_dir, target_stage=target_stage, objective=objective, seed=seed,
                              tracking_uri=tracking_uri, experiment=experiment, capacity=dict(capacity))
-        _run_roadmap(data_dir, settings, out, budget=budget, catalog=catalog, periods=periods, required=required,
-                     forbidden=forbidden, risk=risk, track=not no_tracking, require_tracking=require_tracking)
+        export = _read_export(data_dir, settings, catalog=catalog, **layout)
+        _run_roadmap(export, data_dir, settings, out, budget=budget, catalog=catalog, periods=periods,
+                     required=required, forbidden=forbidden, risk=risk, track=not no_tracking,
+                     require_tracking=require_tracking)
 
 
 @cli.command()
@@ -211,20 +231,34 @@ def demo(out, n_accounts, seed, no_tracking) -> None:
         progress(f"simulating {n_accounts:,} accounts")
         io.write_export(_simulated_tables(n_accounts, seed=seed or 0), out / "export")
         settings = Settings(capacity=DEMO_CAPACITY, seed=seed or 0)
-        _run_roadmap(out / "export", settings, out / "results", budget=DEMO_BUDGET, catalog=None, periods=3,
-                     required=(), forbidden=(), risk=None, track=not no_tracking, require_tracking=False)
+        _run_roadmap(io.read_export(out / "export"), out / "export", settings, out / "results", budget=DEMO_BUDGET,
+                     catalog=None, periods=3, required=(), forbidden=(), risk=None, track=not no_tracking,
+                     require_tracking=False)
     if not no_tracking:
         click.echo("review the run: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db  (then open http://127.0.0.1:5000)")
 
 
-def _run_roadmap(data_dir: Path, settings, out: Path, *, budget, catalog, periods, required, forbidden, risk,
-                 track: bool, require_tracking: bool) -> None:
+def _read_export(data_dir: Path, settings, *, catalog: Path | None, export_format: str | None, columns: str | None,
+                 id_column: str | None, stage_columns: str | None):
+    """Read DATA_DIR in its format (contract or a vendor's), with the config's stage map."""
+    from recommender import io
+    from recommender.importers import parse_mapping
+
+    return io.read_vendor_export(
+        data_dir, format=export_format, catalog=catalog,
+        columns=None if columns is None else parse_mapping(columns, option="--columns"),
+        id_column=id_column,
+        stage_columns=None if stage_columns is None else parse_mapping(stage_columns, option="--stage-columns"),
+        stage_map=settings.stage_map)
+
+
+def _run_roadmap(export, data_dir: Path, settings, out: Path, *, budget, catalog, periods, required, forbidden,
+                 risk, track: bool, require_tracking: bool) -> None:
     """The roadmap job shared by ``roadmap`` and ``demo``: plan, render, track, write, print."""
     from recommender import io, pipeline, report, tracking
     from recommender.optimize import Limits
 
     started = _started()
-    export = io.read_export(data_dir, catalog=catalog)
     if export.improvements is not None:
         improvements, source = export.improvements, export.improvements_path
     else:

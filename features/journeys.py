@@ -66,7 +66,8 @@ def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], sour
 
 def _place_lost_events(journey: pd.DataFrame, lost: np.ndarray) -> pd.DataFrame:
     """A ``lost`` event moves into the furthest stage reached before it; a deal lost before any stage is dropped."""
-    furthest = journey["stage_order"].groupby(journey["account_id"].to_numpy()).cummax()
+    account = journey["account_id"].to_numpy()
+    furthest = journey["stage_order"].groupby(account).cummax().groupby(account).ffill()  # cummax keeps NaN rows NaN
     placed = journey.assign(stage_order=np.where(lost, furthest, journey["stage_order"]))
     if "touchpoint" in placed.columns:
         placed = placed.assign(touchpoint=placed["touchpoint"].where(~lost, CLOSED_LOST))

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.journeys import CLOSED, OPEN
 from recommender.contract import ACCOUNTS, EVENTS, LOST, STAGES, WON_STAGE, Column
 from recommender.errors import UserError, file_row
 from recommender.io import parse_columns
 
 SALES_CHANNEL = "direct_sales"  # CRM stage changes are the sales team's work
-OPEN, CLOSED = "open", "closed"
 _HUBSPOT_DATE_ENTERED = re.compile(r'^Date entered "(?P<stage>.+) \((?P<pipeline>[^()]+)\)"$')
 _HUBSPOT_DEALS = (
     Column("Record ID", "string", required=True),

@@ -49,9 +49,9 @@ def read_export(data_dir: Path, *, catalog: Path | None = None) -> Export:
 
 
 def export_files(data_dir: Path) -> list[str]:
-    """The names of the export's own files present in ``data_dir`` (tables and config), sorted."""
-    names = [f"{stem}{suffix}" for stem in ("events", "accounts", "improvements") for suffix in (".csv", ".parquet")]
-    return sorted(name for name in [*names, "journeyrec.toml"] if (data_dir / name).is_file())
+    """The names of the files an export folder may hold (tables of any format, and the config), sorted."""
+    return sorted(path.name for path in data_dir.iterdir()
+                  if path.is_file() and path.suffix in (".csv", ".parquet", ".toml"))
 
 
 def fingerprints(paths: Sequence[Path]) -> dict[str, str]:
@@ -100,14 +100,7 @@ def read_table(path: Path, columns: Sequence[Column]) -> pd.DataFrame:
     duplicated = raw.columns[raw.columns.duplicated()].unique().tolist()
     if duplicated:
         raise UserError(f"column(s) {', '.join(map(repr, duplicated))} appear more than once", path=path)
-    missing = [column.name for column in columns if column.required and column.name not in raw.columns]
-    if missing:
-        raise UserError(
-            f"missing column(s) {', '.join(map(repr, missing))}; it has {', '.join(map(repr, raw.columns))}",
-            path=path,
-        )
-    raw = raw.reset_index(drop=True)
-    return raw.assign(**{c.name: _parse(raw, c, path) for c in columns if c.name in raw.columns})
+    return parse_columns(raw, columns, source=path)
 
 
 def _read_named(folder: Path, stem: str, columns: Sequence[Column], *, required: bool) -> tuple[pd.DataFrame | None, Path | None]:
