@@ -157,9 +157,14 @@ def _show(cell: object) -> str:
     return text if len(text) <= 60 else text[:57] + "...'"
 
 
-def write_outputs(files: Mapping[str, bytes], out_dir: Path) -> None:
-    """Write a run's result files (name -> bytes) as the folder ``out_dir``: a complete result or nothing new."""
-    _write_folder(files, Path(out_dir), marker=OUTPUT_MARKER, what="journeyrec result")
+def write_outputs(files: Mapping[str, bytes], out_dir: Path, *, marker: str = OUTPUT_MARKER,
+                  what: str = "journeyrec result") -> None:
+    """Write a command's result files (name -> bytes) as the folder ``out_dir``: a complete result or nothing new.
+
+    An existing folder is replaced only when it is empty or holds ``marker``, the file every result
+    of this kind (called ``what`` in the message) has: a comparison's ``--out`` never replaces a run's.
+    """
+    _write_folder(files, Path(out_dir), marker=marker, what=what)
 
 
 def write_export(files: Mapping[str, bytes], out_dir: Path) -> None:
@@ -327,3 +332,50 @@ def _read_vendor_tables(data_dir: Path, format: str, *, columns: Mapping[str, st
         events, accounts = importers.from_deals(read_table(deals_path, ()), id_column=id_column,
                                                 stage_columns=stage_columns, source=str(deals_path))
     return events, deals_path, accounts, deals_path
+
+
+def read_outputs(folder: Path) -> "RunOutputs":
+    """Read a ``journeyrec roadmap`` result folder back, for ``compare``.
+
+    Returns
+    -------
+    RunOutputs
+        ``stage_metrics``, ``roadmap`` and ``candidates`` (None when the folder has no candidates.csv),
+        each with the columns recommender.compare.OUTPUT_TABLES names, parsed as :func:`read_table`
+        does, in file order; ``run``, the folder's run.json.
+
+    Raises
+    ------
+    UserError
+        Naming the folder when it is not a roadmap result, else the file (and row and column) at fault.
+    """
+    import json  # local, like the import below, so that compare's reading stays one function
+
+    from recommender.compare import OUTPUT_TABLES, RunOutputs, validate_outputs
+
+    folder = Path(folder)
+    marker = folder / OUTPUT_MARKER
+    hint = "give an --out folder of 'journeyrec roadmap'"
+    if not marker.is_file():
+        raise UserError(f"is not a journeyrec result (no {OUTPUT_MARKER}); {hint}", path=folder)
+    try:
+        run = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise UserError(f"cannot read this file ({error})", path=marker) from error
+    if not isinstance(run, dict):
+        raise UserError("is not a journeyrec run record (expected a JSON object)", path=marker)
+    tables: dict[str, pd.DataFrame | None] = {}
+    for stem, (columns, required) in OUTPUT_TABLES.items():
+        path = folder / f"{stem}.csv"
+        if not path.is_file():
+            if required:
+                raise UserError(f"is not a journeyrec roadmap result (no {path.name}); {hint}", path=folder)
+            tables[stem] = None
+            continue
+        table = read_table(path, columns)
+        missing = [column.name for column in columns if column.name not in table.columns]
+        if missing:
+            raise UserError(f"missing column(s) {', '.join(map(repr, missing))}; is it a journeyrec result?",
+                            path=path)
+        tables[stem] = table
+    return validate_outputs(RunOutputs(folder=str(folder), run=run, **tables))

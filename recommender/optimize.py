@@ -174,7 +174,9 @@ def select_roadmap(candidates: pd.DataFrame, limits: Limits, *, curves: Sequence
     _check_request(catalog, limits)
     problem, started = _model(catalog, limits, families=frozenset(name for name, _ in _FAMILIES))
     if not started:
-        return _selection(catalog, limits, {}, _Outcome("none", "nothing can be chosen", 0.0, 0.0, True, True, False))
+        nothing = _Outcome(solver="none", status="nothing can be chosen", gap=0.0, seconds=0.0, proven_optimal=True,
+                           has_solution=True, infeasible=False)
+        return _selection(catalog, limits, {}, nothing)
     outcome = _solve(problem, limits)
     if outcome.infeasible:
         raise UserError(f"no roadmap fits: {_conflict(catalog, limits)} cannot all hold")
@@ -266,7 +268,7 @@ def _catalog(candidates: pd.DataFrame, limits: Limits, curves: Sequence[ValueCur
     efforts = tuple(float(effort) for effort in rows["effort"])
     values = tuple(float(value) for value in rows[value_column])
     for n, candidate in enumerate(ids):
-        _require(ids[n - 1] != candidate or n == 0, f"candidate id {candidate!r} appears more than once")
+        _require(n == 0 or ids[n - 1] != candidate, f"candidate id {candidate!r} appears more than once")
         _require(math.isfinite(efforts[n]) and efforts[n] > 0,
                  f"candidate {candidate!r} needs an effort > 0 person-weeks, got {efforts[n]:g}")
         _require(math.isfinite(values[n]) and values[n] >= 0,
@@ -323,8 +325,9 @@ def _check_request(catalog: _Catalog, limits: Limits) -> None:
     the periods, exclusions, stage maximums, budget and capacities; stage minimums against what can
     be chosen there.
     """
-    for both in sorted(set(limits.require) & set(limits.forbid))[:1]:
-        raise UserError(f"no roadmap fits: {both!r} is both required and forbidden")
+    both = sorted(set(limits.require) & set(limits.forbid))
+    if both:
+        raise UserError(f"no roadmap fits: {both[0]!r} is both required and forbidden")
     required = sorted(catalog.position[r] for r in set(limits.require))
     forbidden = frozenset(catalog.position[f] for f in limits.forbid)
     needed_by = {i: i for i in required}  # every item the required ones need -> the required item needing it
@@ -332,20 +335,21 @@ def _check_request(catalog: _Catalog, limits: Limits) -> None:
     while frontier:
         i = frontier.pop()
         for prerequisite in catalog.prerequisites[i]:
-            root = catalog.ids[needed_by[i]]
-            _require(prerequisite in catalog.position,
-                     f"no roadmap fits: required {root!r} needs {prerequisite!r}, which is not a candidate")
-            j = catalog.position[prerequisite]
-            _require(j not in forbidden, f"no roadmap fits: required {root!r} needs {prerequisite!r}, which is forbidden")
-            if j not in needed_by:
-                needed_by[j] = needed_by[i]
-                frontier.append(j)
+            why = ("not a candidate" if prerequisite not in catalog.position
+                   else "forbidden" if catalog.position[prerequisite] in forbidden else None)
+            if why:
+                raise UserError(f"no roadmap fits: required {catalog.ids[needed_by[i]]!r} needs {prerequisite!r}, "
+                                f"which is {why}")
+            if catalog.position[prerequisite] not in needed_by:
+                needed_by[catalog.position[prerequisite]] = needed_by[i]
+                frontier.append(catalog.position[prerequisite])
 
     start = _earliest_starts(catalog, limits.periods, forbidden=forbidden, dependencies=True)
     for i in required:
-        _require(i in start, f"no roadmap fits: required {catalog.ids[i]!r} needs the chain "
-                             f"{_chain(catalog, i, start, limits.periods)}, one period per item, "
-                             f"but there {'is' if limits.periods == 1 else 'are'} {_count(limits.periods, 'period')}")
+        if i not in start:  # forbid and missing prerequisites are ruled out above: the chain is too long
+            raise UserError(f"no roadmap fits: required {catalog.ids[i]!r} needs the chain "
+                            f"{_chain(catalog, i, start, limits.periods)}, one period per item, but there "
+                            f"{'is' if limits.periods == 1 else 'are'} {_count(limits.periods, 'period')}")
 
     def described(i: int) -> str:
         if needed_by[i] == i:
@@ -360,36 +364,35 @@ def _check_request(catalog: _Catalog, limits: Limits) -> None:
 
     needed = sorted(needed_by)
     what = "required items" if len(needed) == len(required) else "required items and their prerequisites"
-    stages = catalog.stages
     for stage, most in sorted(limits.stage_max.items()):
-        there = sum(stages[i] == stage for i in needed)
-        _require(there <= most, f"no roadmap fits: at most {_count(most, 'item')} in stage {stage!r} "
-                                f"but {there} of the {what} are there")
+        there = sum(catalog.stages[i] == stage for i in needed)
+        if there > most:
+            raise UserError(f"no roadmap fits: at most {_count(most, 'item')} in stage {stage!r} "
+                            f"but {there} of the {what} are there")
     total = sum(catalog.efforts[i] for i in needed)
-    _require(total <= limits.budget + _TOLERANCE,
-             f"no roadmap fits: {what} need {total:g} person-weeks, the budget is {limits.budget:g}")
-    teams = catalog.teams
+    if total > limits.budget + _TOLERANCE:
+        raise UserError(f"no roadmap fits: {what} need {total:g} person-weeks, the budget is {limits.budget:g}")
     for i in needed:
-        weeks = _team_weeks(limits, teams[i])
-        if weeks is not None:
-            best = max(weeks[start[i] - 1:])
-            _require(catalog.efforts[i] <= best + _TOLERANCE,
-                     f"no roadmap fits: {described(i)} ({catalog.efforts[i]:g} weeks, {teams[i]}) "
-                     f"exceeds {teams[i]} capacity {best:g} weeks per period")
-    for team in sorted({teams[i] for i in needed}):
+        team, weeks = catalog.teams[i], _team_weeks(limits, catalog.teams[i])
+        if weeks is not None and catalog.efforts[i] > max(weeks[start[i] - 1:]) + _TOLERANCE:
+            raise UserError(f"no roadmap fits: {described(i)} ({catalog.efforts[i]:g} weeks, {team}) "
+                            f"exceeds {team} capacity {max(weeks[start[i] - 1:]):g} weeks per period")
+    for team in sorted({catalog.teams[i] for i in needed}):
         weeks = _team_weeks(limits, team)
-        team_total = sum(catalog.efforts[i] for i in needed if teams[i] == team)
-        _require(weeks is None or team_total <= sum(weeks) + _TOLERANCE,
-                 f"no roadmap fits: {what} need {team_total:g} weeks of {team}, "
-                 f"its capacity is {sum(weeks or ()):g} weeks over the quarter")
+        team_total = sum(catalog.efforts[i] for i in needed if catalog.teams[i] == team)
+        if weeks is not None and team_total > sum(weeks) + _TOLERANCE:
+            raise UserError(f"no roadmap fits: {what} need {team_total:g} weeks of {team}, "
+                            f"its capacity is {sum(weeks):g} weeks over the quarter")
     for stage, least in sorted(limits.stage_min.items()):
-        there = stages.count(stage)
-        _require(there >= least, f"no roadmap fits: at least {_count(least, 'item')} in stage {stage!r} "
-                                 f"but only {_count(there, 'candidate')} there")
-        choosable = sum(stages[i] == stage for i in start)
-        _require(choosable >= least, f"no roadmap fits: at least {_count(least, 'item')} in stage {stage!r} "
-                                     f"but only {choosable} of its {_count(there, 'candidate')} can be chosen "
-                                     "(the others are forbidden or their prerequisites cannot be met)")
+        there = catalog.stages.count(stage)
+        choosable = sum(catalog.stages[i] == stage for i in start)
+        if there < least:
+            raise UserError(f"no roadmap fits: at least {_count(least, 'item')} in stage {stage!r} "
+                            f"but only {_count(there, 'candidate')} there")
+        if choosable < least:
+            raise UserError(f"no roadmap fits: at least {_count(least, 'item')} in stage {stage!r} "
+                            f"but only {choosable} of its {_count(there, 'candidate')} can be chosen "
+                            "(the others are forbidden or their prerequisites cannot be met)")
 
 
 def _chain(catalog: _Catalog, i: int, start: dict[int, int], periods: int) -> str:

@@ -34,7 +34,7 @@ def run(*args: str):
 
 BAD_INPUTS = {
     "missing_events_file": (
-        dict(events=None), "{data}: no events.csv or events.parquet in this folder"),
+        dict(events=None), "{data}: no events.csv, events.parquet, deals.csv or OpportunityHistory.csv in this folder"),
     "missing_required_column": (
         dict(events="account_id,stage\na1,awareness\n"),
         "{data}/events.csv: missing column(s) 'timestamp'; it has 'account_id', 'stage'"),
