@@ -252,6 +252,34 @@ def _read_export(data_dir: Path, settings, *, catalog: Path | None, export_forma
         stage_map=settings.stage_map)
 
 
+@cli.command()
+@click.argument("old_out", type=DATA_DIR)
+@click.argument("new_out", type=DATA_DIR)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write compare.html and compare.csv to this folder (default: print only).")
+def compare(old_out, new_out, out) -> None:
+    """What changed between two roadmap results, e.g. last quarter's (OLD_OUT) and this quarter's (NEW_OUT).
+
+    Prints each stage metric's change, the roadmap items added, kept and dropped, and for the items
+    of the old roadmap the change predicted in their stage against the change observed.
+
+    \b
+    Example:
+        journeyrec compare results/q2 results/q3 --out results/q2-vs-q3
+    """
+    from recommender import io, report
+    from recommender.compare import compare_runs
+
+    with user_errors():
+        comparison = compare_runs(io.read_outputs(old_out), io.read_outputs(new_out))
+        if out is not None:
+            files = report.render_compare(comparison)
+            io.write_outputs(files, out, marker=report.COMPARE_CSV, what="comparison")
+    click.echo(report.compare_table(comparison), nl=False)
+    if out is not None:
+        click.echo(f"wrote {', '.join(sorted(files))} to {out}")
+
+
 def _run_roadmap(export, data_dir: Path, settings, out: Path, *, budget, catalog, periods, required, forbidden,
                  risk, track: bool, require_tracking: bool) -> None:
     """The roadmap job shared by ``roadmap`` and ``demo``: plan, render, track, write, print."""

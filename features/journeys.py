@@ -51,8 +51,8 @@ def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], sour
         )
     lost = (mapped == LOST).to_numpy()
     order = mapped.map(STAGE_ORDER).to_numpy(dtype="float64")  # NaN for lost rows, filled below
-    account_codes, _ = pd.factorize(events["account_id"])
-    time_key = events["timestamp"].to_numpy()
+    account_codes, _ = pd.factorize(events["account_id"], sort=True)  # sorted ids: row order never matters
+    time_key = pd.DatetimeIndex(events["timestamp"]).asi8  # integers sort fast; any unit orders the same
     ranked = np.lexsort((np.where(lost, np.inf, order), time_key, account_codes))
     journey = events.iloc[ranked].assign(stage_order=order[ranked])
     if lost.any():

@@ -18,7 +18,8 @@ records (segment, coverage, channels), not for what it does not.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from models.chain import cohort_reach
 from recommender.contract import STAGE_ORDER, STAGES, require_columns
 from recommender.errors import UserError
 
+MAX_RESAMPLED_ACCOUNTS = 5000  # accounts per bootstrap replicate on large exports (m-out-of-n)
 MIN_VISITS = 40  # resolved visits a stage model needs; fewer and the stage falls back to funnel arithmetic
 MIN_EXPOSED = 5  # visits a pain point needs at a stage to get its own coefficient
 MIN_SEGMENT_VISITS = 10  # below this a segment's stage averages borrow the pooled ones
@@ -70,6 +72,7 @@ class JourneyModel:
     segments: tuple[str, ...]
     target_order: int
     replicates: int
+    spread: float = 1.0  # sqrt(m / n) when replicates resample m of n accounts; their deviations are scaled by it
 
     def reach(self, levers: Mapping[tuple[int, str, str], np.ndarray]) -> np.ndarray:
         """Expected accounts (or value) reaching the target per replicate, with ``levers`` applied.
@@ -77,8 +80,28 @@ class JourneyModel:
         ``levers`` maps ``(stage_order, lever, target)`` (target ``""`` unless ``pain_point``) to the
         combined effect per replicate (shape ``[replicate]``), already combined as 1 - prod(1 - e).
         """
+        reached = self._reach(levers)
+        if self.spread == 1.0:
+            return reached
+        # m-out-of-n: shrink only the model's sampling deviation, not the effects' own spread
+        at_point = self._at_point._reach(levers)
+        return at_point + self.spread * (reached - at_point)
+
+    def _reach(self, levers: Mapping[tuple[int, str, str], np.ndarray]) -> np.ndarray:
         transitions = self._transitions(levers)
         return cohort_reach(transitions, self.starts, target_order=self.target_order).sum(axis=-1)
+
+    @cached_property
+    def _at_point(self) -> "JourneyModel":
+        """The same model with every replicate's fit replaced by replicate 0's (the fit on the data as it is)."""
+        def point(array: np.ndarray) -> np.ndarray:
+            return np.broadcast_to(array[:1], array.shape)
+
+        stages = {order: replace(fit, base=point(fit.base), time_delta=point(fit.time_delta),
+                                 pain_delta={tag: point(delta) for tag, delta in fit.pain_delta.items()})
+                  for order, fit in self.stages.items()}
+        return replace(self, stages=stages, forward_to=point(self.forward_to), back_to=point(self.back_to),
+                       starts=point(self.starts), spread=1.0)
 
     def _transitions(self, levers: Mapping[tuple[int, str, str], np.ndarray]) -> np.ndarray:
         n_stages = len(STAGES)
@@ -145,7 +168,9 @@ def fit_journey_model(visits_x: pd.DataFrame, *, target_stage: str, objective: s
     require_columns(visits_x, ["account_id", "stage_order", "outcome", "segment", "value", *NUMERIC], table="visits")
     target_order = STAGE_ORDER[target_stage]
     accounts, account_index = np.unique(visits_x["account_id"].to_numpy(), return_inverse=True)
-    weights = _replicate_weights(len(accounts), seed=seed, bootstrap=bootstrap)[:, account_index]
+    resampled = min(len(accounts), MAX_RESAMPLED_ACCOUNTS)
+    weights = _replicate_weights(len(accounts), seed=seed, bootstrap=bootstrap,
+                                 rate=resampled / len(accounts))[:, account_index]
     segment_codes = visits_x["segment"].cat.codes.to_numpy()
     segments = tuple(visits_x["segment"].cat.categories)
     resolved = visits_x["outcome"].notna().to_numpy()
@@ -162,14 +187,21 @@ def fit_journey_model(visits_x: pd.DataFrame, *, target_stage: str, objective: s
     forward_to, back_to = _destinations(visits_x, weights, resolved)
     first_visit = (visits_x.groupby("account_id", sort=False).cumcount() == 0).to_numpy()
     starts = _starts(visits_x, weights, first_visit, segment_codes, n_segments=len(segments), objective=objective)
-    return JourneyModel(stages, forward_to, back_to, starts, segments, target_order, bootstrap + 1)
+    return JourneyModel(stages, forward_to, back_to, starts, segments, target_order, bootstrap + 1,
+                        spread=float(np.sqrt(resampled / len(accounts))))
 
 
-def _replicate_weights(n_accounts: int, *, seed: int, bootstrap: int) -> np.ndarray:
-    """Row 0 all ones (the data as it is); rows 1.. Poisson(1) account weights, one derived seed each."""
+def _replicate_weights(n_accounts: int, *, seed: int, bootstrap: int, rate: float) -> np.ndarray:
+    """Row 0 all ones (the data as it is); rows 1.. Poisson(rate) account weights, one derived seed each.
+
+    With ``rate`` < 1 each replicate resamples about ``rate * n`` accounts (an m-out-of-n bootstrap,
+    so refits stay fast on large exports); its weights are scaled back to the full cohort's size, and
+    JourneyModel.spread shrinks its deviations by sqrt(m / n).
+    """
     children = np.random.SeedSequence(seed).spawn(bootstrap)
-    draws = [np.random.default_rng(child).poisson(1.0, n_accounts) for child in children]
-    return np.vstack([np.ones(n_accounts), *draws]).astype("float64") if draws else np.ones((1, n_accounts))
+    draws = [np.random.default_rng(child).poisson(rate, n_accounts).astype("float64") for child in children]
+    draws = [draw * (n_accounts / max(draw.sum(), 1.0)) for draw in draws]
+    return np.vstack([np.ones(n_accounts), *draws]) if draws else np.ones((1, n_accounts))
 
 
 def _fit_stage(stage_visits: pd.DataFrame, weights: np.ndarray, segment_codes: np.ndarray, *,
@@ -193,23 +225,25 @@ def _fit_stage(stage_visits: pd.DataFrame, weights: np.ndarray, segment_codes: n
         w = weights[r]
         if model is not None and len(set(outcome[w > 0])) >= 2:
             model.fit(w)
-            observed = model.predict(X)
-            base[r] = _segment_means(observed, w, segment_codes, n_segments)
-            shifts = _days_shifts(X, days_column, [names.index(c) for c in pain_columns], w)
+            rows = np.flatnonzero(w > 0)  # a replicate's averages are over the visits it drew
+            Xr, wr, codes = X[rows], w[rows], segment_codes[rows]
+            observed = model.predict(Xr)
+            base[r] = _segment_means(observed, wr, codes, n_segments)
+            shifts = _days_shifts(Xr, days_column, [names.index(c) for c in pain_columns], wr)
             for column, shift in zip(pain_columns, shifts):
                 k = names.index(column)
-                met = X[:, k] > 0
-                relieved = X.copy()
+                met = Xr[:, k] > 0
+                relieved = Xr.copy()
                 relieved[:, k] = 0.0
                 relieved[:, days_column] -= shift * met
                 change = model.predict(relieved) - observed
                 tag = column[len(PAIN_PREFIX):]
-                pain_delta[tag][r] = _segment_means(change, w, segment_codes, n_segments)
-                pain_effect[tag][r] = -np.average(change[met, _FWD], weights=w[met]) if w[met].sum() > 0 else 0.0
-            shorter = X.copy()
+                pain_delta[tag][r] = _segment_means(change, wr, codes, n_segments)
+                pain_effect[tag][r] = -np.average(change[met, _FWD], weights=wr[met]) if wr[met].sum() > 0 else 0.0
+            shorter = Xr.copy()
             for k, cut in enumerate(TIME_GRID[1:], start=1):
-                shorter[:, days_column] = np.log1p(days * (1.0 - cut))
-                time_delta[r, :, k] = _segment_means(model.predict(shorter) - observed, w, segment_codes, n_segments)
+                shorter[:, days_column] = np.log1p(days[rows] * (1.0 - cut))
+                time_delta[r, :, k] = _segment_means(model.predict(shorter) - observed, wr, codes, n_segments)
         else:
             base[r], deltas = _funnel_arithmetic(stage_visits, outcome, w, segment_codes, n_segments, pain_columns)
             for column, (delta, effect) in deltas.items():

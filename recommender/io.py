@@ -1,5 +1,6 @@
 """Every file this program reads or writes goes through this module."""
 
+import codecs
 import hashlib
 import os
 import shutil
@@ -20,6 +21,7 @@ _EXPECTED = {
 }
 STARTER_CATALOG = "starter_catalog.csv"
 OUTPUT_MARKER = "run.json"  # an --out folder holding this file is ours to replace
+_SHOWABLE_MOMENTS = (pd.Timestamp("0001-01-01", tz="UTC"), pd.Timestamp("9999-12-31 23:59:59.999999", tz="UTC"))
 
 
 def read_export(data_dir: Path, *, catalog: Path | None = None) -> Export:
@@ -86,13 +88,9 @@ def read_table(path: Path, columns: Sequence[Column]) -> pd.DataFrame:
     if not path.is_file():
         raise UserError("no such file", path=path)
     try:
-        if path.suffix == ".parquet":
-            raw = pd.read_parquet(path)
-        else:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"is not UTF-8 text (byte {error.start}); export it as UTF-8 CSV", path=path) from error
+        raw = pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv_text(path)
     except (OSError, ValueError) as error:  # ParserError, ArrowInvalid and EmptyDataError are ValueErrors
+        _raise_if_not_utf8(path)
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"cannot read this file ({reason})", path=path) from error
 
@@ -101,6 +99,26 @@ def read_table(path: Path, columns: Sequence[Column]) -> pd.DataFrame:
     if duplicated:
         raise UserError(f"column(s) {', '.join(map(repr, duplicated))} appear more than once", path=path)
     return parse_columns(raw, columns, source=path)
+
+
+def _read_csv_text(path: Path) -> pd.DataFrame:
+    """Every cell as text, only an empty cell missing; pyarrow's reader (fast, and strict about ragged rows)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], engine="pyarrow")
+
+
+def _raise_if_not_utf8(path: Path) -> None:
+    """Name the first byte that is not UTF-8, the usual reason a CRM export will not read."""
+    if path.suffix == ".parquet":
+        return
+    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                raise UserError(f"is not UTF-8 text (byte {offset + error.start}); export it as UTF-8 CSV",
+                                path=path) from error
+            offset += len(block)
 
 
 def _read_named(folder: Path, stem: str, columns: Sequence[Column], *, required: bool) -> tuple[pd.DataFrame | None, Path | None]:
@@ -144,12 +162,18 @@ def _blank_as_missing(values: pd.Series) -> pd.Series:
 
 
 def _parse_datetimes(values: pd.Series) -> pd.Series:
-    """ISO 8601 (or ``YYYY-MM-DD HH:MM``) to UTC; a value without an offset is taken as UTC."""
+    """ISO 8601 (or ``YYYY-MM-DD HH:MM``) to UTC; a value without an offset is taken as UTC.
+
+    A moment outside the years 1 to 9999 once in UTC (``9999-12-31T23:00:00-05:00``) counts as
+    unparseable: pandas holds it, but no report or calendar can show it.
+    """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC")
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize("UTC")
-    return pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+        parsed = values.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize("UTC")
+    else:
+        parsed = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+    return parsed.where(parsed.between(*_SHOWABLE_MOMENTS))
 
 
 def _show(cell: object) -> str:

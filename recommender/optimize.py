@@ -449,8 +449,8 @@ def _model(catalog: _Catalog, limits: Limits, *, families: frozenset[str]) -> tu
             weeks = _team_weeks(limits, team)
             members = [i for i in chosen if catalog.teams[i] == team]
             for p in range(1, periods + 1) if weeks is not None else ():
-                problem += pulp.lpSum(catalog.efforts[i] * starts_in(i, p) for i in members) <= weeks[p - 1], \
-                    f"capacity_{t}_{p}"
+                effort = pulp.lpSum(catalog.efforts[i] * starts_in(i, p) for i in members)
+                problem += effort <= weeks[p - 1], f"capacity_{t}_{p}"
     if "dependencies" in families:
         for i in chosen:
             for j in catalog.requires(i):
@@ -476,10 +476,12 @@ def _conflict(catalog: _Catalog, limits: Limits) -> str:
 
     Drop each family in turn and re-solve: a family whose removal leaves the model infeasible is not
     needed for the conflict, so it stays dropped. What remains is a conflict no family can leave.
+    Only feasibility matters here, so the re-solves have no objective and stop at the first plan.
     """
     kept = {name for name, _ in _FAMILIES}
     for name, _ in _FAMILIES:
         problem, _ = _model(catalog, limits, families=frozenset(kept - {name}))
+        problem.setObjective(pulp.LpAffineExpression())
         if _solve(problem, limits).infeasible:
             kept.discard(name)
     words = [words for name, words in _FAMILIES if name in kept]

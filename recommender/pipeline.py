@@ -15,7 +15,7 @@ from features.pain_points import pain_points
 from features.stages import stage_metrics
 from features.visits import visit_features
 from models.impact import (INTERVAL, JourneyModel, candidate_effects, estimate_pain_points, estimate_uplift,
-                           fit_journey_model, set_uplift, stage_model_quality)
+                           fit_journey_model, stage_model_quality)
 from recommender.config import Settings
 from recommender.contract import STAGE_ORDER, STAGES, Export
 from recommender.errors import UserError
@@ -108,12 +108,11 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
     effects = candidate_effects(candidates, replicates=model.replicates, seed=settings.seed)
     scored = estimate_uplift(model, candidates, effects)
     progress("choosing the roadmap")
-    valuation = Valuation(model, effects, risk=risk)
+    valuation = Valuation.of_model(model, effects, risk=risk)
     selection = choose_roadmap(scored, valuation, limits)
     chosen = scored.merge(selection.chosen[["id", "period"]], on="id")
     roadmap = rank_roadmap(chosen, valuation)
-    positions = [effects.ids.index(i) for i in roadmap["id"]]
-    total = set_uplift(model, effects, positions)
+    total = valuation.per_replicate([effects.ids.index(i) for i in roadmap["id"]])
     low, high = np.quantile(total[1:], INTERVAL) if len(total) > 1 else (total[0], total[0])
     progress("tracing the budget frontier")
     frontier = budget_frontier(scored, valuation, limits)

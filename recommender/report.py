@@ -799,3 +799,191 @@ def _markdown(plan: Plan) -> str:
     parts.append(_markdown_table(_PAIN_TABLE, _records(_top_pain_points(diagnosis.pain_points, TOP_PAIN_POINTS)))
                  if not diagnosis.pain_points.empty else "No pain point tags in this export.")
     return "\n\n".join(parts) + "\n"
+
+
+# --- compare: the terminal summary, compare.csv and compare.html ---------------------------------
+# The import sits here so that this section is one appended block; it can join the others at the top.
+from recommender.compare import STAGE_CHANGE_COLUMNS, Comparison, RunOutputs  # noqa: E402
+
+COMPARE_CSV = "compare.csv"  # also what marks a folder as a comparison's --out
+OBSERVATIONAL = ("the observed change is observational: a stage's metric moves between two exports for many "
+                 "reasons (other accounts, the season, other work), so it does not measure an improvement's effect")
+_COMPARE_CSS = """
+.change.better,.dot.better{color:#2f7d32;fill:#2f7d32}.change.worse,.dot.worse{color:#c62828;fill:#c62828}
+.change.same{color:#7b8794}.dot.old{fill:#9aa5b1}
+"""
+
+
+def _points(value: object) -> str:
+    """A change of a rate, in percentage points."""
+    return _MISSING if pd.isna(value) else _fixed(100 * float(value), 1, sign=True) + " pts"
+
+
+_METRIC_VIEWS: dict[str, tuple[str, Callable[[object], str], Callable[[object], str]]] = {
+    # metric -> (header, how to show a value, how to show a change), for each of compare.BETTER_WHEN_HIGHER
+    "conversion_rate": ("conversion", _percent, _points),
+    "drop_off_rate": ("drop-off", _percent, _points),
+    "median_days": ("median days", _tenths, lambda value: _signed(value, 1)),
+    "p90_days": ("p90 days", _tenths, lambda value: _signed(value, 1)),
+    "loop_back_rate": ("loop-back", _percent, _points),
+    "sentiment_mean": ("sentiment", _signed, _signed),
+}
+
+
+def _metric_cell(name: str, *, change: bool = False) -> Callable[[Mapping[str, object]], str]:
+    """Show field ``name`` of a record as its ``metric`` is shown: a value, or with ``change`` a change."""
+    return lambda record: _METRIC_VIEWS[record["metric"]][2 if change else 1](record[name])
+
+
+_STAGE_CHANGE_TABLE: tuple[_Column, ...] = (
+    _text("stage"),
+    _Column("metric", lambda record: _METRIC_VIEWS[record["metric"]][0]),
+    _Column("old", _metric_cell("old"), numeric=True),
+    _Column("new", _metric_cell("new"), numeric=True),
+    _Column("change", _metric_cell("delta", change=True), numeric=True),
+    _text("direction"),
+)
+_ROADMAP_CHANGE_TABLE: tuple[_Column, ...] = (
+    _text("id"), _text("change"), _number("old rank", "old_rank", _count), _number("new rank", "new_rank", _count),
+    _text("stage"), _text("title", wide=True),
+)
+
+
+def _shipped_columns(comparison: Comparison, *, html: bool = False) -> list[_Column]:
+    """The shipped items' table; in HTML narrower: target under lever, old → new in one cell, change coloured."""
+    uplift = f"expected uplift ({_unit(_run_fact(comparison.old, 'objective'))})"
+    head = [_text("id"), _text("stage")]
+    middle = [_number(uplift, "expected_uplift", _amount),
+              _Column("metric", lambda record: _METRIC_VIEWS[record["metric"]][0]),
+              _Column("predicted change", _metric_cell("predicted_change", change=True), numeric=True)]
+    if not html:
+        return [*head, _text("lever"), _text("target"), *middle, _Column("old", _metric_cell("old"), numeric=True),
+                _Column("new", _metric_cell("new"), numeric=True),
+                _Column("observed change", _metric_cell("observed_change", change=True), numeric=True),
+                _text("direction")]
+    lever = _Column("lever", lambda record: _fragment(
+        _el("div", record["lever"]), *([] if pd.isna(record["target"]) else [_el("div", record["target"], class_="muted")])))
+    old_new = _Column("old → new", lambda record: f"{_metric_cell('old')(record)} → {_metric_cell('new')(record)}",
+                      numeric=True)
+    return [*head, lever, *middle, old_new,
+            _Column("observed change", lambda record: _change(_metric_cell("observed_change", change=True)(record),
+                                                              record["direction"]), numeric=True)]
+
+
+def _change(shown: str, direction: object) -> _Markup:
+    """A shown change and its direction word, coloured by it."""
+    word = "" if pd.isna(direction) else str(direction)
+    return _el("div", f"{shown} {word}".rstrip(), class_=f"change {word}".rstrip())
+
+
+def _run_fact(outputs: RunOutputs, key: str) -> object:
+    """One fact of run.json's ``diagnosis`` record (missing in a run.json that lacks it)."""
+    diagnosis = outputs.run.get("diagnosis")
+    return diagnosis.get(key) if isinstance(diagnosis, Mapping) else None
+
+
+def _run_line(outputs: RunOutputs) -> str:
+    accounts = _run_fact(outputs, "accounts")
+    return _plain(f"{outputs.folder} (export of {_count(accounts) if isinstance(accounts, int) else _MISSING} "
+                  f"accounts taken {_run_fact(outputs, 'export_time') or _MISSING}, "
+                  f"run started {outputs.run.get('started_at') or _MISSING})")
+
+
+def _tally(words: pd.Series, order: Sequence[str]) -> str:
+    counts = words.value_counts()
+    return ", ".join(f"{int(counts.get(word, 0))} {word}" for word in order)
+
+
+def compare_table(comparison: Comparison) -> str:
+    """The comparison for the terminal: both runs, the stage metric changes, the roadmap changes, the shipped items."""
+    stages = comparison.stages[comparison.stages[["old", "new"]].notna().any(axis=1)]
+    parts = [
+        f"old: {_run_line(comparison.old)}", f"new: {_run_line(comparison.new)}", "",
+        f"stage metrics, new - old: {_tally(comparison.stages['direction'], ('better', 'worse', 'same'))}",
+        _text_grid(_STAGE_CHANGE_TABLE, _records(stages)) if not stages.empty else "no stage metrics in either run", "",
+        f"roadmap: {_tally(comparison.roadmap['change'], ('added', 'kept', 'dropped'))}",
+        _text_grid(_ROADMAP_CHANGE_TABLE, _records(comparison.roadmap)) if not comparison.roadmap.empty
+        else "both roadmaps are empty", "",
+        "improvements shipped last quarter (the old roadmap): the change predicted in their stage, and the change seen",
+        _text_grid(_shipped_columns(comparison), _records(comparison.shipped)) if not comparison.shipped.empty
+        else "the old roadmap is empty",
+        f"note: {OBSERVATIONAL}",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def render_compare(comparison: Comparison) -> dict[str, bytes]:
+    """``compare --out``'s files: compare.csv (STAGE_CHANGE_COLUMNS, one row per stage and metric) and compare.html."""
+    require_columns(comparison.stages, STAGE_CHANGE_COLUMNS, table="stage changes")
+    return {COMPARE_CSV: render_csv(comparison.stages[list(STAGE_CHANGE_COLUMNS)]),
+            "compare.html": _compare_page(comparison)}
+
+
+def _compare_page(comparison: Comparison) -> bytes:
+    """The whole comparison page, in report.html's style and under its no-script, no-network policy."""
+    title = f"Journey comparison: {_plain(comparison.old.folder)} to {_plain(comparison.new.folder)}"
+    facts = _el("dl", *(_fragment(_el("dt", name), _el("dd", _run_line(outputs)))
+                        for name, outputs in (("old", comparison.old), ("new", comparison.new))), class_="facts")
+    summary = (f"Stage metrics, new against old: {_tally(comparison.stages['direction'], ('better', 'worse', 'same'))}. "
+               f"Roadmap: {_tally(comparison.roadmap['change'], ('added', 'kept', 'dropped'))}.")
+    shipped = (_html_table(_shipped_columns(comparison, html=True), _records(comparison.shipped)) if not comparison.shipped.empty
+               else _el("p", "The old roadmap is empty: nothing was shipped.", class_="empty"))
+    roadmap = (_html_table(_ROADMAP_CHANGE_TABLE, _records(comparison.roadmap)) if not comparison.roadmap.empty
+               else _el("p", "Both roadmaps are empty.", class_="empty"))
+    sections = [
+        _el("p", summary, class_="summary"),
+        _section("Stage metrics (new − old)", _stage_change_grid(comparison.stages),
+                 _conversion_change_svg(comparison.stages)),
+        _section("Roadmap changes", roadmap),
+        _section("Improvements shipped last quarter: predicted and observed", _el("p", f"Note: {OBSERVATIONAL}.", class_="muted"),
+                 shipped),
+    ]
+    head = _el("head", _HEAD, _el("title", title), _el("style", _Markup(_CSS + _COMPARE_CSS)))
+    body = _el("body", _el("header", _el("h1", title), facts), _el("main", *sections))
+    return ("<!DOCTYPE html>\n" + _el("html", head, body, lang="en") + "\n").encode("utf-8")
+
+
+def _stage_change_grid(stages: pd.DataFrame) -> _Markup:
+    """One row per stage, one column per metric: old → new, and the change coloured by its direction."""
+    by_stage = {stage: {record["metric"]: record for record in _records(group)}
+                for stage, group in stages.groupby("stage", sort=False)}
+
+    def change(metric: str) -> Callable[[Mapping[str, object]], object]:
+        _, value, delta = _METRIC_VIEWS[metric]
+
+        def cell(row: Mapping[str, object]) -> object:
+            record = row[metric]
+            if pd.isna(record["old"]) and pd.isna(record["new"]):
+                return _MISSING
+            return _fragment(_el("div", f"{value(record['old'])} → {value(record['new'])}"),
+                             _change(delta(record["delta"]), record["direction"]))
+        return cell
+
+    columns = [_text("stage"), *(_Column(view[0], change(metric), numeric=True) for metric, view in _METRIC_VIEWS.items())]
+    return _html_table(columns, [{"stage": stage, **metrics} for stage, metrics in by_stage.items()])
+
+
+def _conversion_change_svg(stages: pd.DataFrame) -> _Markup:
+    """Each stage's conversion rate in both runs: a grey dot for old, a dot coloured by direction for new."""
+    rows = stages[(stages["metric"] == "conversion_rate") & stages[["old", "new"]].notna().all(axis=1)]
+    if rows.empty:
+        return _el("p", "No stage has a conversion rate in both runs.", class_="empty")
+    row, left, room, head = 30, 110, 400, 48
+    x = _linear((0.0, 1.0), (float(left), float(left + room)))
+    bottom = head + len(rows) * row
+    parts = [_label(0, 10, "conversion by stage: grey dot old run, coloured dot new run "
+                           "(green better, red worse, blue same)", css="note")]
+    for level in (0.0, 0.5, 1.0):
+        parts += [_el("line", x1=x(level), x2=x(level), y1=float(head - 6), y2=float(bottom), class_="grid"),
+                  _label(x(level), head - 16, _percent(level), anchor="middle", css="note")]
+    for n, record in enumerate(_records(rows)):
+        middle = head + n * row + row / 2
+        parts += [
+            _label(left - 8, middle, record["stage"], anchor="end"),
+            _el("line", x1=x(record["old"]), x2=x(record["new"]), y1=middle, y2=middle, class_="whisker"),
+            _el("circle", cx=x(record["old"]), cy=middle, r=4.5, class_="dot old"),
+            _el("circle", cx=x(record["new"]), cy=middle, r=4.5, class_=f"dot {record['direction']}"),
+            _label(left + room + 12, middle, f"{_percent(record['old'])} → {_percent(record['new'])} "
+                                             f"({_points(record['delta'])})", css="note"),
+        ]
+    return _svg(left + room + 230, bottom + 6, "conversion by stage: old and new run", *parts)

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from models.impact import INTERVAL, set_uplift
+from models.impact import INTERVAL
 from recommender.contract import ROADMAP_COLUMNS
 from recommender.selection import Valuation
 
@@ -36,12 +36,11 @@ def rank_roadmap(chosen: pd.DataFrame, valuation: Valuation) -> pd.DataFrame:
     positions = {identifier: n for n, identifier in enumerate(valuation.effects.ids)}
     remaining = chosen.sort_values("id").to_dict("records")
     ranked, placed, gains = [], [], []
-    before = np.zeros(valuation.model.replicates)
+    before = valuation.per_replicate([])
     while remaining:
         period = min(row["period"] for row in remaining)
         options = [row for row in remaining if row["period"] == period]
-        scored = [(set_uplift(valuation.model, valuation.effects, [*placed, positions[row["id"]]]), row)
-                  for row in options]
+        scored = [(valuation.per_replicate([*placed, positions[row["id"]]]), row) for row in options]
         after, row = max(scored, key=lambda pair: (valuation.statistic(pair[0]), -pair[1]["effort"]))
         gains.append(after - before)
         before = after

@@ -8,8 +8,8 @@ current roadmap and solving again, until the roadmap stops changing. Every roadm
 valued exactly by the model, and the best one is kept.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -23,19 +23,33 @@ CURVE_POINTS = 10  # strength grid points of a group curve with many members
 
 @dataclass(frozen=True)
 class Valuation:
-    """Values roadmaps (sets of candidate positions) by the model, per replicate; ``risk`` picks the statistic.
+    """Values roadmaps (sets of candidate positions, in ``effects`` order), per replicate.
 
-    ``risk`` None: the point estimate (replicate 0); a number q in (0, 0.5]: the q-quantile over the
-    bootstrap replicates, for a risk-averse roadmap.
+    ``uplift`` maps a sorted tuple of positions to the roadmap's uplift per replicate (replicate 0
+    the point estimate): the journey model's by default (:meth:`of_model`), or any other, e.g. a
+    simulator's truth in a benchmark. ``risk`` None scores a roadmap by its point estimate; a
+    number q in (0, 0.5] by the q-quantile over the bootstrap replicates (a risk-averse roadmap).
     """
 
-    model: JourneyModel
+    uplift: Callable[[tuple[int, ...]], np.ndarray]
     effects: CandidateEffects
+    target_order: int
     risk: float | None = None
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)  # the same set is asked for often
+
+    @classmethod
+    def of_model(cls, model: JourneyModel, effects: CandidateEffects, *, risk: float | None = None) -> "Valuation":
+        return cls(lambda chosen: set_uplift(model, effects, chosen), effects, model.target_order, risk)
+
+    def per_replicate(self, chosen: Sequence[int]) -> np.ndarray:
+        key = tuple(sorted(chosen))
+        if key not in self._memo:
+            self._memo[key] = self.uplift(key)
+        return self._memo[key]
 
     def of(self, chosen: Sequence[int]) -> float:
         """The statistic of the uplift of the roadmap ``chosen``."""
-        return self.statistic(set_uplift(self.model, self.effects, sorted(chosen)))
+        return self.statistic(self.per_replicate(chosen))
 
     def statistic(self, per_replicate: np.ndarray) -> float:
         if self.risk is None or len(per_replicate) < 2:
@@ -61,7 +75,20 @@ def choose_roadmap(candidates: pd.DataFrame, valuation: Valuation, limits: Limit
     -------
     Selection
         From recommender.optimize, with ``objective``/``full_value`` re-valued exactly by the model.
+        A risk-averse valuation also weighs the mean-optimal roadmap and keeps whichever has the
+        better quantile, so asking for less risk never returns a worse low end.
     """
+    best = _best_against(candidates, valuation, limits)
+    if valuation.risk is None:
+        return best
+    mean_optimal = _best_against(candidates, replace(valuation, risk=None), limits)
+    positions = {identifier: n for n, identifier in enumerate(valuation.effects.ids)}
+    rescored = _exactly(mean_optimal, valuation, positions, limits.periods)
+    return rescored if rescored.objective > best.objective + 1e-12 else best
+
+
+def _best_against(candidates: pd.DataFrame, valuation: Valuation, limits: Limits) -> Selection:
+    """Iterate MILP solves, each against curves re-drawn around the last roadmap; keep the best one met."""
     positions = {identifier: n for n, identifier in enumerate(valuation.effects.ids)}
     current: tuple[int, ...] = ()
     best: Selection | None = None
@@ -99,7 +126,7 @@ def _curves_given(current: Sequence[int], candidates: pd.DataFrame,
     effects = valuation.effects
     groups: dict[tuple[int, str, str], list[int]] = {}
     for n, key in enumerate(effects.keys):
-        if np.isnan(effects.fixed[n]) and key[0] < valuation.model.target_order:
+        if np.isnan(effects.fixed[n]) and key[0] < valuation.target_order:
             groups.setdefault(key, []).append(n)
     additive = np.where(np.isnan(effects.fixed), 0.0, effects.fixed)
     curves = []
