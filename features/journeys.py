@@ -27,8 +27,10 @@ def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], sour
     Returns
     -------
     pd.DataFrame
-        One row per event, sorted by ``account_id``, ``timestamp``, then stage order (ties), with
-        ``stage`` canonical and ``stage_order`` (0 = awareness) added; other columns kept.
+        One row per event (a row repeated exactly counts once), sorted by ``account_id``, ``timestamp``,
+        then stage order (ties), with ``stage`` canonical and ``stage_order`` (0 = awareness) added;
+        ``account_id`` becomes a categorical (sorted ids) so grouping by account is cheap; other
+        columns kept.
 
     Raises
     ------
@@ -51,17 +53,43 @@ def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], sour
         )
     lost = (mapped == LOST).to_numpy()
     order = mapped.map(STAGE_ORDER).to_numpy(dtype="float64")  # NaN for lost rows, filled below
-    account_codes, _ = pd.factorize(events["account_id"], sort=True)  # sorted ids: row order never matters
+    account_codes, account_ids = pd.factorize(events["account_id"], sort=True)  # sorted: row order never matters
     time_key = pd.DatetimeIndex(events["timestamp"]).asi8  # integers sort fast; any unit orders the same
     ranked = np.lexsort((np.where(lost, np.inf, order), time_key, account_codes))
-    journey = events.iloc[ranked].assign(stage_order=order[ranked])
+    journey = events.iloc[ranked].assign(
+        stage_order=order[ranked],
+        # a categorical id: every later groupby works on integer codes instead of hashing strings
+        account_id=pd.Categorical.from_codes(account_codes[ranked], categories=pd.Index(account_ids, dtype="str")),
+    )
     if lost.any():
         journey = _place_lost_events(journey, lost[ranked])
     journey = journey.dropna(subset=["stage_order"])
-    return journey.assign(
+    return _without_repeats(journey.assign(
         stage=journey["stage_order"].astype("int64").map(dict(enumerate(STAGES))).astype("str"),
         stage_order=journey["stage_order"].astype("int64"),
-    ).reset_index(drop=True)
+    ).reset_index(drop=True))
+
+
+def _without_repeats(journey: pd.DataFrame) -> pd.DataFrame:
+    """Keep one of an event exported twice (every column equal once parsed and mapped).
+
+    Such rows tie on account, time and stage, so in journey order they are neighbours: only the
+    few tied rows are compared in full.
+    """
+    time_key = pd.DatetimeIndex(journey["timestamp"]).asi8
+    order = journey["stage_order"].to_numpy()
+    tie = (time_key[1:] == time_key[:-1]) & (order[1:] == order[:-1])
+    after = np.flatnonzero(tie)
+    account = journey["account_id"]
+    tie[after] = account.iloc[after + 1].to_numpy() == account.iloc[after].to_numpy()
+    if not tie.any():
+        return journey
+    tied = np.zeros(len(journey), dtype=bool)
+    tied[1:] = tie
+    tied[:-1] |= tie
+    repeated = np.zeros(len(journey), dtype=bool)
+    repeated[tied] = journey[tied].duplicated().to_numpy()
+    return journey[~repeated].reset_index(drop=True)
 
 
 def _place_lost_events(journey: pd.DataFrame, lost: np.ndarray) -> pd.DataFrame:
@@ -88,7 +116,8 @@ def account_status(events: pd.DataFrame, accounts: pd.DataFrame | None, *, expor
     pd.Series
         ``status`` indexed by ``account_id`` (sorted).
     """
-    last_event = events.groupby("account_id", sort=True)["timestamp"].max()
+    last_event = events.groupby("account_id", sort=True, observed=True)["timestamp"].max()
+    last_event.index = last_event.index.astype("str")
     inferred = pd.Series(
         np.where(export_time - last_event <= pd.Timedelta(days=stale_after_days), OPEN, CLOSED),
         index=last_event.index, dtype="str",
@@ -174,8 +203,9 @@ def account_outcomes(visits: pd.DataFrame, status: pd.Series, *, target_stage: s
         One row per account, index ``account_id`` (sorted): ``entry_order`` (first stage's order),
         ``furthest_order`` (latest stage ever entered), ``status``, ``converted`` (reached ``target_stage``).
     """
-    grouped = visits.groupby("account_id", sort=True)["stage_order"]
+    grouped = visits.groupby("account_id", sort=True, observed=True)["stage_order"]
     outcomes = pd.DataFrame({"entry_order": grouped.first(), "furthest_order": grouped.max()})
+    outcomes.index = outcomes.index.astype("str")
     return outcomes.assign(
         status=status.reindex(outcomes.index),
         converted=outcomes["furthest_order"] >= STAGE_ORDER[target_stage],

@@ -44,9 +44,13 @@ def pain_points(events: pd.DataFrame, outcomes: pd.DataFrame, stage_metrics: pd.
     rows = []
     by_stage = stage_metrics.set_index("stage")
     entered_by_stage, undecidable = by_stage["entered"], by_stage["progressed"].isna()
+    ids = pd.Categorical(events["account_id"]).categories  # integer codes make the membership tests cheap
+    met = met.assign(account=pd.Categorical(met["account_id"], categories=ids).codes)
+    entered = entered.assign(account=pd.Categorical(entered["account_id"], categories=ids).codes)
+    stage_accounts = dict(tuple(entered.groupby("stage_order")))
     for (order, tag), group in met.groupby(["stage_order", "pain_point"], sort=True):
-        stage = entered[entered["stage_order"] == order]
-        exposed = stage["account_id"].isin(group["account_id"])
+        stage = stage_accounts[order]
+        exposed = pd.Series(np.isin(stage["account"].to_numpy(), group["account"].to_numpy()), index=stage.index)
         rows.append({
             "stage": STAGES[order],
             "pain_point": tag,

@@ -64,6 +64,11 @@ class RunOutputs:
     candidates: pd.DataFrame | None
     run: Mapping[str, object]
 
+    @property
+    def name(self) -> str:
+        """The folder's own name, to title a comparison with."""
+        return Path(self.folder).name or self.folder
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -161,12 +166,12 @@ def roadmap_changes(old_roadmap: pd.DataFrame, new_roadmap: pd.DataFrame) -> pd.
     current = new.merge(old[["id", "old_rank"]], on="id", how="left")
     current = current.assign(change=np.where(current["old_rank"].notna(), "kept", "added"))
     dropped = old[~old["id"].isin(new["id"])].assign(change="dropped", new_rank=np.nan)
-    changes = pd.concat([current, dropped], ignore_index=True) if not dropped.empty else current
-    return changes.astype({"change": "str", "old_rank": "float64", "new_rank": "float64"})[
-        list(ROADMAP_CHANGE_COLUMNS)]
+    changes = pd.concat([current, dropped], ignore_index=True)
+    return changes.astype({"id": "str", "title": "str", "stage": "str", "change": "str", "old_rank": "float64",
+                           "new_rank": "float64"})[list(ROADMAP_CHANGE_COLUMNS)]
 
 
-def shipped_outcomes(old_roadmap: pd.DataFrame, stage_changes: pd.DataFrame, *,
+def shipped_outcomes(old_roadmap: pd.DataFrame, changes: pd.DataFrame, *,
                      candidates: pd.DataFrame | None) -> pd.DataFrame:
     """For each item of the old roadmap, the change its lever predicted in its stage's metric, and the change seen.
 
@@ -180,8 +185,8 @@ def shipped_outcomes(old_roadmap: pd.DataFrame, stage_changes: pd.DataFrame, *,
     ----------
     old_roadmap
         One row per item: ``rank, id, title, stage, lever, target, expected_uplift``.
-    stage_changes
-        As :func:`stage_changes` returns.
+    changes
+        The two runs' stage changes, as :func:`stage_changes` returns them.
     candidates
         The old run's candidates, ``id`` and ``effect``; None when the result has none.
 
@@ -195,14 +200,14 @@ def shipped_outcomes(old_roadmap: pd.DataFrame, stage_changes: pd.DataFrame, *,
     """
     require_columns(old_roadmap, ("rank", "id", "title", "stage", "lever", "target", "expected_uplift"),
                     table="old roadmap")
-    require_columns(stage_changes, STAGE_CHANGE_COLUMNS, table="stage changes")
+    require_columns(changes, STAGE_CHANGE_COLUMNS, table="stage changes")
     shipped = old_roadmap.sort_values("rank", ignore_index=True)
     effect = (shipped["id"].map(candidates.set_index("id")["effect"]) if candidates is not None
               else pd.Series(np.nan, index=shipped.index))
     kept_share = (1 - effect).groupby([shipped["stage"], shipped["lever"]]).transform(
         lambda shares: shares.prod(skipna=False))
     shipped = shipped.assign(metric=shipped["lever"].map(LEVER_METRICS))
-    seen = (stage_changes.set_index(["stage", "metric"])
+    seen = (changes.set_index(["stage", "metric"])
             .reindex(pd.MultiIndex.from_frame(shipped[["stage", "metric"]]))
             .reset_index(drop=True)[["old", "new", "delta", "direction"]])
     predicted = (-seen["old"] * (1 - kept_share)).where(shipped["lever"] != "pain_point").round(_DECIMALS)

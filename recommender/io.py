@@ -165,14 +165,16 @@ def _parse_datetimes(values: pd.Series) -> pd.Series:
     """ISO 8601 (or ``YYYY-MM-DD HH:MM``) to UTC; a value without an offset is taken as UTC.
 
     A moment outside the years 1 to 9999 once in UTC (``9999-12-31T23:00:00-05:00``) counts as
-    unparseable: pandas holds it, but no report or calendar can show it.
+    unparseable: pandas holds it, but no report or calendar can show it. So do ``now`` and ``today``,
+    which pandas reads as the moment of the run.
     """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         parsed = values.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize("UTC")
     else:
-        parsed = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+        parsed = pd.to_datetime(values.where(~values.isin(("now", "today"))), format="ISO8601", utc=True,
+                                errors="coerce")
     return parsed.where(parsed.between(*_SHOWABLE_MOMENTS))
 
 

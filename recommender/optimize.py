@@ -39,7 +39,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -190,11 +190,11 @@ def select_roadmap(candidates: pd.DataFrame, limits: Limits, *, curves: Sequence
     return _selection(catalog, limits, periods, outcome)
 
 
-def budget_frontier(candidates: pd.DataFrame, limits: Limits, *, curves: Sequence[ValueCurve] = (),
-                    value_column: str = "expected_uplift",
+def budget_frontier(limits: Limits, choose: Callable[[Limits], Selection], *,
                     shares: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)) -> pd.DataFrame:
-    """What each budget would buy: the roadmap re-chosen with ``limits.budget`` scaled by each share.
+    """What each budget would buy: the roadmap re-chosen by ``choose`` with ``limits.budget`` scaled by each share.
 
+    ``choose`` is ``select_roadmap`` on fixed values, or a chooser that re-values sets by a model.
     Capacities and every other limit stay as they are. A share whose budget cannot fit the required
     items gets empty values; the request itself (share 1) must fit.
 
@@ -204,13 +204,12 @@ def budget_frontier(candidates: pd.DataFrame, limits: Limits, *, curves: Sequenc
         One row per share, in the given order: ``share``, ``budget``, ``full_value``, ``objective``,
         ``items`` (chosen count) and ``effort`` (their person-weeks).
     """
-    request = select_roadmap(candidates, limits, curves=curves, value_column=value_column)  # must fit
+    request = choose(limits)  # must fit
     rows = []
     for share in shares:
         budget = limits.budget * share
         try:
-            selection = request if share == 1 else select_roadmap(
-                candidates, replace(limits, budget=budget), curves=curves, value_column=value_column)
+            selection = request if share == 1 else choose(replace(limits, budget=budget))
         except UserError:  # a smaller budget than the required items need
             rows.append({"share": share, "budget": budget, "full_value": math.nan, "objective": math.nan,
                          "items": pd.NA, "effort": math.nan})

@@ -4,7 +4,7 @@ Nothing else lives here: each step is a call into features/, rules/, models/ or 
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from models.impact import (INTERVAL, JourneyModel, candidate_effects, estimate_p
 from recommender.config import Settings
 from recommender.contract import STAGE_ORDER, STAGES, Export
 from recommender.errors import UserError
-from recommender.optimize import Limits
+from recommender.optimize import Limits, budget_frontier
 from recommender.results import Diagnosis, Plan
 from recommender.roadmap import rank_roadmap
 from recommender.selection import Valuation, choose_roadmap
@@ -115,7 +115,8 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
     total = valuation.per_replicate([effects.ids.index(i) for i in roadmap["id"]])
     low, high = np.quantile(total[1:], INTERVAL) if len(total) > 1 else (total[0], total[0])
     progress("tracing the budget frontier")
-    frontier = budget_frontier(scored, valuation, limits)
+    frontier = budget_frontier(limits, lambda scaled: choose_roadmap(scored, valuation, scaled),
+                               shares=FRONTIER_SHARES)
     return Plan(
         diagnosis=diagnosis,
         candidates=scored.assign(selected=scored["id"].isin(roadmap["id"])),
@@ -127,30 +128,6 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
         model_quality=_quality(journey, settings),
         notes=_notes(scored, roadmap),
     )
-
-
-def budget_frontier(candidates: pd.DataFrame, valuation: Valuation, limits: Limits) -> pd.DataFrame:
-    """Value of the best roadmap at several shares of the budget (capacities scaled alike).
-
-    Returns
-    -------
-    pd.DataFrame
-        One row per share: ``share, budget, full_value, objective, items, effort``.
-    """
-    rows = []
-    for share in FRONTIER_SHARES:
-        scaled = replace(limits, budget=limits.budget * share,
-                         capacity={team: weeks * share for team, weeks in limits.capacity.items()},
-                         period_capacity={team: tuple(w * share for w in weeks)
-                                          for team, weeks in limits.period_capacity.items()})
-        try:
-            selection = choose_roadmap(candidates, valuation, scaled)
-        except UserError:  # e.g. required items no longer fit at half the budget
-            continue
-        rows.append({"share": share, "budget": scaled.budget, "full_value": selection.full_value,
-                     "objective": selection.objective, "items": len(selection.chosen),
-                     "effort": float(selection.chosen["effort"].sum())})
-    return pd.DataFrame(rows, columns=["share", "budget", "full_value", "objective", "items", "effort"])
 
 
 def _quality(journey: Journey, settings: Settings) -> dict[str, float]:

@@ -835,9 +835,10 @@ def _metric_cell(name: str, *, change: bool = False) -> Callable[[Mapping[str, o
     return lambda record: _METRIC_VIEWS[record["metric"]][2 if change else 1](record[name])
 
 
+_METRIC_COLUMN = _Column("metric", lambda record: _METRIC_VIEWS[record["metric"]][0])
 _STAGE_CHANGE_TABLE: tuple[_Column, ...] = (
     _text("stage"),
-    _Column("metric", lambda record: _METRIC_VIEWS[record["metric"]][0]),
+    _METRIC_COLUMN,
     _Column("old", _metric_cell("old"), numeric=True),
     _Column("new", _metric_cell("new"), numeric=True),
     _Column("change", _metric_cell("delta", change=True), numeric=True),
@@ -853,8 +854,7 @@ def _shipped_columns(comparison: Comparison, *, html: bool = False) -> list[_Col
     """The shipped items' table; in HTML narrower: target under lever, old → new in one cell, change coloured."""
     uplift = f"expected uplift ({_unit(_run_fact(comparison.old, 'objective'))})"
     head = [_text("id"), _text("stage")]
-    middle = [_number(uplift, "expected_uplift", _amount),
-              _Column("metric", lambda record: _METRIC_VIEWS[record["metric"]][0]),
+    middle = [_number(uplift, "expected_uplift", _amount), _METRIC_COLUMN,
               _Column("predicted change", _metric_cell("predicted_change", change=True), numeric=True)]
     if not html:
         return [*head, _text("lever"), _text("target"), *middle, _Column("old", _metric_cell("old"), numeric=True),
@@ -921,7 +921,7 @@ def render_compare(comparison: Comparison) -> dict[str, bytes]:
 
 def _compare_page(comparison: Comparison) -> bytes:
     """The whole comparison page, in report.html's style and under its no-script, no-network policy."""
-    title = f"Journey comparison: {_plain(comparison.old.folder)} to {_plain(comparison.new.folder)}"
+    title = f"Journey comparison: {_plain(comparison.old.name)} to {_plain(comparison.new.name)}"
     facts = _el("dl", *(_fragment(_el("dt", name), _el("dd", _run_line(outputs)))
                         for name, outputs in (("old", comparison.old), ("new", comparison.new))), class_="facts")
     summary = (f"Stage metrics, new against old: {_tally(comparison.stages['direction'], ('better', 'worse', 'same'))}. "

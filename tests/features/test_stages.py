@@ -73,7 +73,11 @@ def test_stakeholders_fall_back_to_roles_and_are_empty_without_either_column():
 # --- a plain re-reading of the contract, account by account, as the oracle ----------------------------
 
 def reference_metrics(events: pd.DataFrame, status: dict[str, str]) -> pd.DataFrame:
-    """The contract's definitions written out with loops over accounts: slow, obvious, independent."""
+    """The contract's definitions written out with loops over accounts: slow, obvious, independent.
+
+    An event exported twice (an identical row) is one event.
+    """
+    events = events.drop_duplicates()
     order = {stage: n for n, stage in enumerate(STAGES)}
     export_time = events["timestamp"].max()
     per_stage = {s: {"entered": 0, "progressed": 0, "dropped": 0, "open": 0, "days": [], "back": 0,

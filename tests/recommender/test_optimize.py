@@ -321,7 +321,7 @@ def test_frontier_never_falls_with_more_budget_and_its_full_budget_is_the_roadma
     candidates = random_catalog(40, seed=7)
     limits = Limits(budget=20, capacity={"sales": 12, "marketing": 9}, periods=3)
 
-    frontier = budget_frontier(candidates, limits)
+    frontier = budget_frontier(limits, lambda scaled: select_roadmap(candidates, scaled))
     selection = select_roadmap(candidates, limits)
 
     assert list(frontier.columns) == ["share", "budget", "full_value", "objective", "items", "effort"]
@@ -333,7 +333,8 @@ def test_frontier_never_falls_with_more_budget_and_its_full_budget_is_the_roadma
 
 
 def test_frontier_leaves_a_budget_too_small_for_the_required_items_empty():
-    frontier = budget_frontier(PLAYBOOKS, Limits(budget=8, require=("poc_playbook",)), shares=(0.5, 1.0))
+    frontier = budget_frontier(Limits(budget=8, require=("poc_playbook",)),
+                               lambda scaled: select_roadmap(PLAYBOOKS, scaled), shares=(0.5, 1.0))
 
     assert frontier["objective"].isna().tolist() == [True, False]
     assert frontier["items"].tolist() == [pd.NA, 1]
