@@ -162,3 +162,35 @@ def test_diagnose_writes_the_contract_files(tmp_path, crafted_export_dir):
 def test_every_command_explains_itself_with_an_example(name):
     help_text = run(name, "--help").stdout
     assert cli.commands[name].help and "Example:" in help_text
+
+
+def test_an_impossible_request_names_the_conflicting_constraints(tmp_path, small_simulated_export):
+    out = tmp_path / "out"
+
+    both = run("roadmap", small_simulated_export, "--budget", 20, "--no-tracking", "--out", out,
+               "--require", "poc_playbook", "--forbid", "poc_playbook")
+    too_big = run("roadmap", small_simulated_export, "--budget", 1, "--no-tracking", "--out", out,
+                  "--require", "poc_playbook")
+
+    assert both.exit_code == 1 and both.stderr.count("\n") == 1
+    assert both.stderr.startswith("Error: no roadmap fits: ") and "'poc_playbook'" in both.stderr
+    assert too_big.exit_code == 1 and "budget" in too_big.stderr and too_big.stderr.count("\n") == 1
+    assert not out.exists()
+
+
+def test_config_constraints_and_periods_shape_the_plan(tmp_path, small_simulated_export):
+    data = tmp_path / "export"
+    shutil.copytree(small_simulated_export, data)
+    (data / "journeyrec.toml").write_text(
+        "bootstrap = 4\nperiods = 2\n[constraints]\nmax_items = { evaluation = 1 }\n[period_capacity]\nsales = [3, 3]\n")
+    out = tmp_path / "out"
+
+    result = run("roadmap", data, "--budget", 25, "--no-tracking", "--out", out)
+
+    assert result.exit_code == 0, result.stderr
+    import pandas as pd
+
+    plan = pd.read_csv(out / "roadmap.csv")
+    assert (plan["stage"] == "evaluation").sum() <= 1
+    assert set(plan["period"]) <= {1, 2}
+    assert plan[plan["team"] == "sales"].groupby("period")["effort"].sum().le(3).all()
