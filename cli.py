@@ -145,23 +145,27 @@ def validate(data_dir, config_path, target_stage, **layout) -> None:
 @config_option
 @target_option
 @seed_option
+@click.option("--by", type=click.Choice(["segment", "cohort"]),
+              help="Also the stage metrics per segment, or per cohort (quarter of entry): stage_metrics_by_<by>.csv.")
 @import_options
-def diagnose(data_dir, out, config_path, target_stage, seed, **layout) -> None:
+def diagnose(data_dir, out, config_path, target_stage, seed, by, **layout) -> None:
     """Stage metrics and scored pain points only (stage_metrics.csv, pain_points.csv, report.html).
 
     \b
     Example:
-        journeyrec diagnose exports/q3 --out results/q3-diagnosis
+        journeyrec diagnose exports/q3 --out results/q3-diagnosis --by segment
     """
     from recommender import io, pipeline, report
 
     with user_errors():
         settings = _settings(config_path, data_dir, target_stage=target_stage, seed=seed)
         export = _read_export(data_dir, settings, catalog=None, **layout)
-        diagnosis, _, _ = pipeline.diagnose(export, settings, now=_now(), progress=progress)
+        diagnosis, _, _ = pipeline.diagnose(export, settings, now=_now(), progress=progress, by=by)
         files = report.render_diagnosis(diagnosis)
+        if by is not None:
+            files[f"stage_metrics_by_{by}.csv"] = report.render_csv(diagnosis.stage_metrics_by)
         files["run.json"] = report.render_run_json(
-            diagnosis, parameters=_parameters(settings, data_dir), versions=_versions(), run_id=None,
+            diagnosis, parameters={**_parameters(settings, data_dir), "by": by}, versions=_versions(), run_id=None,
             started_at=_started())
         io.write_outputs(files, out)
     click.echo(report.diagnosis_table(diagnosis), nl=False)
@@ -179,8 +183,11 @@ def diagnose(data_dir, out, config_path, target_stage, seed, **layout) -> None:
               help="What to maximise (default: value when accounts carry a value).")
 @config_option
 @seed_option
-@click.option("--periods", type=click.IntRange(min=1, max=12), default=3, show_default=True,
-              help="Periods (months) the quarter is planned in.")
+@click.option("--periods", type=click.IntRange(min=1, max=12), help="Periods (months) the quarter is planned in (default 3).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Longest a solve may take (default 60).")
+@click.option("--gap", type=click.FloatRange(min=0, max=1, max_open=True),
+              help="Relative optimality gap accepted, e.g. 0.001 (default 0: proven optimum).")
 @click.option("--require", "required", multiple=True, metavar="ID", help="An improvement that must be in the roadmap.")
 @click.option("--forbid", "forbidden", multiple=True, metavar="ID", help="An improvement that must stay out.")
 @click.option("--risk", type=click.FloatRange(min=0.01, max=0.5), metavar="Q",
@@ -192,8 +199,8 @@ def diagnose(data_dir, out, config_path, target_stage, seed, **layout) -> None:
 @click.option("--require-tracking", is_flag=True, help="Exit 1 when the MLflow run cannot be recorded.")
 @click.option("--experiment", metavar="NAME", help="MLflow experiment (default: journeyrec).")
 @import_options
-def roadmap(data_dir, budget, capacity, catalog, target_stage, objective, config_path, seed, periods, required,
-            forbidden, risk, out, tracking_uri, no_tracking, require_tracking, experiment, **layout) -> None:
+def roadmap(data_dir, budget, capacity, catalog, target_stage, objective, config_path, seed, periods, time_limit, gap,
+            required, forbidden, risk, out, tracking_uri, no_tracking, require_tracking, experiment, **layout) -> None:
     """Choose the improvements to fund within BUDGET person-weeks, and plan them over the quarter.
 
     \b
@@ -204,11 +211,11 @@ def roadmap(data_dir, budget, capacity, catalog, target_stage, objective, config
         raise click.UsageError("use --tracking-uri or --no-tracking, not both")
     with user_errors():
         settings = _settings(config_path, data_dir, target_stage=target_stage, objective=objective, seed=seed,
-                             tracking_uri=tracking_uri, experiment=experiment, capacity=dict(capacity))
+                             tracking_uri=tracking_uri, experiment=experiment, capacity=dict(capacity),
+                             periods=periods, time_limit=time_limit, gap=gap)
         export = _read_export(data_dir, settings, catalog=catalog, **layout)
-        _run_roadmap(export, data_dir, settings, out, budget=budget, catalog=catalog, periods=periods,
-                     required=required, forbidden=forbidden, risk=risk, track=not no_tracking,
-                     require_tracking=require_tracking)
+        _run_roadmap(export, data_dir, settings, out, budget=budget, catalog=catalog, required=required,
+                     forbidden=forbidden, risk=risk, track=not no_tracking, require_tracking=require_tracking)
 
 
 @cli.command()
@@ -232,8 +239,7 @@ def demo(out, n_accounts, seed, no_tracking) -> None:
         io.write_export(_simulated_tables(n_accounts, seed=seed or 0), out / "export")
         settings = Settings(capacity=DEMO_CAPACITY, seed=seed or 0)
         _run_roadmap(io.read_export(out / "export"), out / "export", settings, out / "results", budget=DEMO_BUDGET,
-                     catalog=None, periods=3, required=(), forbidden=(), risk=None, track=not no_tracking,
-                     require_tracking=False)
+                     catalog=None, required=(), forbidden=(), risk=None, track=not no_tracking, require_tracking=False)
     if not no_tracking:
         click.echo("review the run: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db  (then open http://127.0.0.1:5000)")
 
@@ -280,8 +286,8 @@ def compare(old_out, new_out, out) -> None:
         click.echo(f"wrote {', '.join(sorted(files))} to {out}")
 
 
-def _run_roadmap(export, data_dir: Path, settings, out: Path, *, budget, catalog, periods, required, forbidden,
-                 risk, track: bool, require_tracking: bool) -> None:
+def _run_roadmap(export, data_dir: Path, settings, out: Path, *, budget, catalog, required, forbidden, risk,
+                 track: bool, require_tracking: bool) -> None:
     """The roadmap job shared by ``roadmap`` and ``demo``: plan, render, track, write, print."""
     from recommender import io, pipeline, report, tracking
     from recommender.optimize import Limits
@@ -291,14 +297,17 @@ def _run_roadmap(export, data_dir: Path, settings, out: Path, *, budget, catalog
         improvements, source = export.improvements, export.improvements_path
     else:
         improvements, source = io.read_starter_catalog()
-    limits = Limits(budget=budget, capacity=settings.capacity, periods=periods, require=tuple(required),
-                    forbid=tuple(forbidden))
+    limits = Limits(budget=budget, capacity=settings.capacity, periods=settings.periods,
+                    period_capacity={team: tuple(weeks) for team, weeks in settings.period_capacity.items()},
+                    stage_min=settings.constraints.get("min_items", {}),
+                    stage_max=settings.constraints.get("max_items", {}),
+                    require=tuple(required), forbid=tuple(forbidden), time_limit=settings.time_limit, gap=settings.gap)
     plan = pipeline.plan_roadmap(export, settings, catalog=improvements, catalog_source=source, limits=limits,
                                  now=_now(), risk=risk, progress=progress)
     plan = replace(plan, inputs=io.fingerprints([data_dir / name for name in io.export_files(data_dir)]
                                                 + ([catalog] if catalog else [])))
     files = report.render_outputs(plan)
-    parameters = {**_parameters(settings, data_dir), "budget": budget, "periods": periods, "risk": risk,
+    parameters = {**_parameters(settings, data_dir), "budget": budget, "periods": settings.periods, "risk": risk,
                   "require": ";".join(required), "forbid": ";".join(forbidden), "catalog": source}
     run_id = None
     if track:

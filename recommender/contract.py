@@ -64,6 +64,13 @@ IMPROVEMENTS: tuple[Column, ...] = (
     Column("excludes", "string"),
     Column("expected_uplift", "float"),
 )
+FEEDBACK: tuple[Column, ...] = (  # optional: surveys, NPS/CSAT, call notes, tickets
+    Column("account_id", "string", required=True),
+    Column("timestamp", "datetime", required=True),
+    Column("stage", "string", required=True),
+    Column("score", "float"),
+    Column("text", "string"),
+)
 
 STAGE_METRICS_COLUMNS: tuple[str, ...] = (
     "stage", "entered", "progressed", "dropped", "open", "conversion_rate", "drop_off_rate",
@@ -104,6 +111,8 @@ class Export:
     events_path: str | None = None
     accounts_path: str | None = None
     improvements_path: str | None = None
+    feedback: pd.DataFrame | None = None  # the optional feedback table (FEEDBACK), in file order
+    feedback_path: str | None = None
 
     @property
     def export_time(self) -> pd.Timestamp:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.feedback import feedback_events, feedback_themes, feedback_without_journey
+from features.groups import stage_metrics_by
 from features.journeys import (account_outcomes, account_status, canonical_events, coverage, stage_visits,
                                validate_accounts)
 from features.pain_points import pain_points
@@ -18,9 +20,9 @@ from models.impact import (INTERVAL, JourneyModel, candidate_effects, estimate_p
                            fit_journey_model, stage_model_quality)
 from recommender.config import Settings
 from recommender.contract import STAGE_ORDER, STAGES, Export
-from recommender.errors import UserError
+from recommender.errors import UserError, file_row
 from recommender.optimize import Limits, budget_frontier
-from recommender.results import Diagnosis, Plan
+from recommender.results import Diagnosis, Finding, Plan
 from recommender.roadmap import rank_roadmap
 from recommender.selection import Valuation, choose_roadmap
 from rules import candidates_for, lint_export, validate_catalog
@@ -42,12 +44,17 @@ class Journey:
     outcomes: pd.DataFrame
     visits_x: pd.DataFrame
     objective: str
+    feedback: pd.DataFrame | None = None  # the feedback events among ``events`` (features.feedback), if any
 
 
 def build_journey(export: Export, settings: Settings) -> Journey:
-    """Canonical events, visits and outcomes; checks that the accounts table and the target make sense."""
+    """Canonical events (feedback rows among them), visits and outcomes; checks the accounts table and the target."""
     accounts = None if export.accounts is None else validate_accounts(export.accounts, source=export.accounts_path)
-    events = canonical_events(export.events, stage_map=settings.stage_map, source=export.events_path)
+    feedback = None if export.feedback is None else feedback_events(
+        export.feedback, export.events, patterns=settings.feedback_patterns, score_scale=settings.score_scale,
+        stage_map=settings.stage_map, source=export.feedback_path)
+    all_events = export.events if feedback is None else pd.concat([export.events, feedback], ignore_index=True)
+    events = canonical_events(all_events, stage_map=settings.stage_map, source=export.events_path)
     if events.empty:
         raise UserError("no events left once lost-deal markers are placed; the export has no journey", path=export.events_path)
     export_time = events["timestamp"].max()
@@ -56,7 +63,7 @@ def build_journey(export: Export, settings: Settings) -> Journey:
     visits = stage_visits(events, export_time=export_time, status=status)
     outcomes = account_outcomes(visits, status, target_stage=settings.target_stage)
     return Journey(events, visits, outcomes, visit_features(events, visits, accounts),
-                   resolve_objective(settings.objective, accounts, source=export.accounts_path))
+                   resolve_objective(settings.objective, accounts, source=export.accounts_path), feedback)
 
 
 def resolve_objective(objective: str | None, accounts: pd.DataFrame | None, *, source: str | None) -> str:
@@ -69,8 +76,9 @@ def resolve_objective(objective: str | None, accounts: pd.DataFrame | None, *, s
 
 
 def diagnose(export: Export, settings: Settings, *, now: pd.Timestamp, progress: Progress = _quiet,
-             bootstrap: int = 0) -> tuple[Diagnosis, Journey, JourneyModel | None]:
-    """Stage metrics, scored pain points and map lint; also the journey and model, for the roadmap."""
+             bootstrap: int = 0, by: str | None = None) -> tuple[Diagnosis, Journey, JourneyModel | None]:
+    """Stage metrics, scored pain points and map lint, and with ``by`` the stage metrics per segment or
+    cohort; also the journey and model, for the roadmap."""
     progress("reading the journey")
     journey = build_journey(export, settings)
     metrics = stage_metrics(journey.visits, journey.events, journey.outcomes)
@@ -84,14 +92,32 @@ def diagnose(export: Export, settings: Settings, *, now: pd.Timestamp, progress:
                                   seed=settings.seed, bootstrap=bootstrap)
         raw_pains = estimate_pain_points(model, raw_pains)
     findings = lint_export(journey.events, journey.visits, metrics, export_time=journey.events["timestamp"].max(),
-                           now=now, events_path=export.events_path)
+                           now=now, has_feedback=export.feedback is not None,
+                           events_path=export.events_path) + _feedback_findings(export)
     diagnosis = Diagnosis(
         stage_metrics=metrics, pain_points=raw_pains, findings=findings,
         accounts=len(journey.outcomes), events=len(journey.events),
         export_time=journey.events["timestamp"].max(), covered=(STAGES[first], STAGES[last]),
         target_stage=settings.target_stage, objective=journey.objective,
+        themes=None if journey.feedback is None else feedback_themes(journey.feedback),
+        by=by, stage_metrics_by=None if by is None else stage_metrics_by(
+            journey.visits, journey.events, journey.outcomes, export.accounts, by=by),
     )
     return diagnosis, journey, model
+
+
+def _feedback_findings(export: Export) -> tuple[Finding, ...]:
+    """A warning that counts the feedback rows left out because their account has no events."""
+    if export.feedback is None:
+        return ()
+    orphans = feedback_without_journey(export.feedback, export.events)
+    if not orphans.any():
+        return ()
+    first = int(orphans.to_numpy().argmax())
+    return (Finding("warning", "feedback_without_journey",
+                    f"{int(orphans.sum()):,} of {len(orphans):,} feedback rows name an account with no events "
+                    f"(first {export.feedback['account_id'].iat[first]!r}); they are left out of the journey",
+                    path=export.feedback_path, row=file_row(first, export.feedback_path), column="account_id"),)
 
 
 def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, catalog_source: str,

@@ -44,6 +44,9 @@ class Diagnosis:
     covered: tuple[str, str]  # first and last stage the export covers
     target_stage: str
     objective: Literal["conversions", "value"]
+    themes: pd.DataFrame | None = None  # feedback themes: features.feedback.THEMES_COLUMNS, when there is feedback
+    by: Literal["segment", "cohort"] | None = None  # what stage_metrics_by groups by
+    stage_metrics_by: pd.DataFrame | None = None  # one row per (group, stage): 'group', then STAGE_METRICS_COLUMNS
 
 
 @dataclass(frozen=True)
