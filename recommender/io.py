@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from recommender.contract import ACCOUNTS, EVENTS, IMPROVEMENTS, Column, Export
+from recommender.contract import ACCOUNTS, EVENTS, FEEDBACK, IMPROVEMENTS, Column, Export
 from recommender.errors import UserError, file_row
 
 _EXPECTED = {
@@ -25,7 +25,7 @@ _SHOWABLE_MOMENTS = (pd.Timestamp("0001-01-01", tz="UTC"), pd.Timestamp("9999-12
 
 
 def read_export(data_dir: Path, *, catalog: Path | None = None) -> Export:
-    """Read a contract export folder: ``events`` (required), ``accounts`` and ``improvements`` (optional).
+    """Read a contract export folder: ``events`` (required), ``accounts``, ``improvements``, ``feedback`` (optional).
 
     The catalog comes from ``catalog`` when given, else ``data_dir/improvements.*``, else stays None
     (the pipeline then uses the starter catalog, see :func:`read_starter_catalog`).
@@ -47,6 +47,7 @@ def read_export(data_dir: Path, *, catalog: Path | None = None) -> Export:
         events_path=str(events_path),
         accounts_path=None if accounts_path is None else str(accounts_path),
         improvements_path=None if improvements_path is None else str(improvements_path),
+        **_read_feedback(data_dir),
     )
 
 
@@ -130,6 +131,12 @@ def _read_named(folder: Path, stem: str, columns: Sequence[Column], *, required:
             raise UserError(f"no {stem}.csv or {stem}.parquet in this folder", path=folder)
         return None, None
     return read_table(present[0], columns), present[0]
+
+
+def _read_feedback(folder: Path) -> dict[str, object]:
+    """The Export fields of the optional ``feedback`` table, which any export format may bring."""
+    feedback, path = _read_named(folder, "feedback", FEEDBACK, required=False)
+    return {"feedback": feedback, "feedback_path": None if path is None else str(path)}
 
 
 def _parse(raw: pd.DataFrame, column: Column, path: Path) -> pd.Series:
@@ -318,6 +325,7 @@ def read_vendor_export(data_dir: Path, *, format: str | None = None, catalog: Pa
         events_path=str(events_path),
         accounts_path=None if accounts_path is None else str(accounts_path),
         improvements_path=None if improvements_path is None else str(improvements_path),
+        **_read_feedback(data_dir),
     )
 
 

@@ -33,6 +33,9 @@ CANDIDATE_COLUMNS: tuple[str, ...] = (
 FRONTIER_COLUMNS: tuple[str, ...] = ("budget", "full_value")
 TOP_PAIN_POINTS = 10
 NO_SENTIMENT = "no sentiment in this export"
+NO_FRONTIER = "no budget on the frontier can fund the required items"
+_CHART_WIDTH = 1180  # the page's content width (body max-width in _CSS): charts are drawn 1:1 there
+_CHAR_WIDTH = 7.0  # px, a generous mean width of a 12px chart character: how much label fits a box
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
 _MISSING = "–"  # shown for an empty number
 
@@ -288,12 +291,12 @@ class _Column:
     header: str
     cell: Callable[[Mapping[str, object]], object]  # str, or _Markup in HTML-only columns
     numeric: bool = False
-    wide: bool = False  # long prose: given room in HTML
+    room: str | None = None  # HTML class giving a text column a minimum width: "wide" (prose) or "title"
 
 
-def _text(name: str, header: str | None = None, *, wide: bool = False) -> _Column:
+def _text(name: str, header: str | None = None, *, room: str | None = None) -> _Column:
     return _Column(header or name.replace("_", " "), lambda record: "" if pd.isna(record[name]) else record[name],
-                   wide=wide)
+                   room=room)
 
 
 def _number(header: str, name: str, show: Callable[[object], str]) -> _Column:
@@ -349,21 +352,34 @@ def _estimates_scale(frame: pd.DataFrame) -> float:
     return _largest(frame[list(ESTIMATE_COLUMNS)].to_numpy().ravel())
 
 
+def _estimates_domain(frame: pd.DataFrame) -> tuple[float, float]:
+    """From the lowest estimate (or 0) to the highest (or 0): one axis for a whole column's error bars."""
+    known = frame[list(ESTIMATE_COLUMNS)].to_numpy(dtype=float, na_value=np.nan)
+    return float(np.nanmin(known, initial=0.0)), float(np.nanmax(known, initial=0.0))
+
+
 def _roadmap_columns(roadmap: pd.DataFrame, *, uplift: _Column | None = None) -> list[_Column]:
     return [
-        _number("rank", "rank", _count), _text("id"), _text("title"), _text("stage"), _text("team"),
+        _number("rank", "rank", _count), _text("id"), _text("title", room="title"), _text("stage"), _text("team"),
         _number("period", "period", _count), _number("effort", "effort", _tenths), uplift or _uplift_column(roadmap),
-        _Column("evidence", _evidence), _text("rationale", wide=True),
+        _Column("evidence", _evidence), _text("rationale", room="wide"),
     ]
 
 
 def _candidate_columns(candidates: pd.DataFrame) -> list[_Column]:
+    """The HTML candidates table: the uplift on two lines like the roadmap's, so the table fits the page."""
     return [
-        _text("id"), _text("title"), _text("stage"), _text("team"), _number("effort", "effort", _tenths),
-        _uplift_column(candidates), _Column("evidence", _evidence),
+        _text("id"), _text("title", room="title"), _text("stage"), _text("team"), _number("effort", "effort", _tenths),
+        _uplift_lines(candidates), _Column("evidence", _evidence),
         _Column("chosen", lambda record: "yes" if record["selected"] else "no"),
-        _text("diagnosis", "called for by", wide=True),
+        _text("diagnosis", "called for by", room="wide"),
     ]
+
+
+def _candidates_first_chosen(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Chosen candidates first, then by expected uplift, largest first (unknown last), then by id."""
+    return candidates.sort_values(["selected", "expected_uplift", "id"], ascending=[False, False, True],
+                                  na_position="last")
 
 
 def _text_grid(columns: Sequence[_Column], records: Sequence[Mapping[str, object]], *, limit: int = 28) -> str:
@@ -420,9 +436,22 @@ def _fragment(*parts: object) -> _Markup:
     return _Markup("".join(_escape(part) for part in parts))
 
 
+def _breakable(text: str) -> _Markup:
+    """``text`` HTML-escaped, then a line-break opportunity after each ``_``, so a long tag wraps between its words.
+
+    Escaping first makes the inserted ``<wbr>`` the only markup; escaping adds no ``_``.
+    """
+    return _Markup(html.escape(text, quote=True).replace("_", "_<wbr>"))
+
+
 def _html_table(columns: Sequence[_Column], records: Sequence[Mapping[str, object]]) -> _Markup:
+    """A table in a box that scrolls sideways when it must; text cells but prose may also wrap after an ``_``."""
     def cell(tag: str, content: object, column: _Column) -> _Markup:
-        return _el(tag, content, class_="num" if column.numeric else "wide" if column.wide else None)
+        if column.numeric:
+            return _el(tag, content, class_="num")
+        if column.room != "wide" and not isinstance(content, _Markup):
+            content = _breakable(str(content))
+        return _el(tag, content, class_=column.room)
 
     head = _el("thead", _el("tr", *(cell("th", column.header, column) for column in columns)))
     body = _el("tbody", *(_el("tr", *(cell("td", column.cell(record), column) for column in columns))
@@ -430,9 +459,15 @@ def _html_table(columns: Sequence[_Column], records: Sequence[Mapping[str, objec
     return _el("div", _el("table", head, body), class_="scroll")
 
 
-def _svg(width: int, height: int, label: str, *children: object, css: str = "chart") -> _Markup:
-    return _el("svg", *children, viewBox=f"0 0 {width} {height}", width=width, height=height,
-               role="img", aria_label=label, class_=css)
+def _svg(width: int, height: int, label: str, *children: object, css: str = "chart", fluid: bool = True) -> _Markup:
+    """An SVG drawn on a ``width`` by ``height`` canvas.
+
+    ``fluid``: as wide as its box up to ``width`` pixels (narrower boxes shrink it, none enlarges it, so its
+    text keeps the page's size); else exactly ``width`` by ``height`` pixels.
+    """
+    size = {"width": "100%", "style": f"max-width:{width}px"} if fluid else {"width": width, "height": height}
+    return _el("svg", *children, viewBox=f"0 0 {width} {height}", **size, role="img", aria_label=label,
+               class_=css)
 
 
 def _label(x: float, y: float, text: object, *, anchor: str = "start", css: str | None = None) -> _Markup:
@@ -451,7 +486,8 @@ def _linear(domain: tuple[float, float], extent: tuple[float, float]) -> Callabl
 def _funnel_svg(stage_metrics: pd.DataFrame) -> _Markup:
     """A bar per stage of ``entered``, labelled with the count and the stage's conversion rate."""
     records = _records(stage_metrics)
-    row, left, room = 30, 110, 330
+    row, left, note = 30, 110, 220
+    room = _CHART_WIDTH - left - note
     top = max((int(r["entered"]) for r in records if not pd.isna(r["entered"])), default=0)
     x = _linear((0.0, float(top or 1)), (float(left), float(left + room)))
     parts = []
@@ -467,7 +503,7 @@ def _funnel_svg(stage_metrics: pd.DataFrame) -> _Markup:
                 class_="bar"),
             _label(x(entered) + 6, middle, note, css="note"),
         ]
-    return _svg(left + room + 220, len(records) * row, "funnel: accounts entering each stage", *parts)
+    return _svg(_CHART_WIDTH, len(records) * row, "funnel: accounts entering each stage", *parts)
 
 
 def _emotion_svg(stage_metrics: pd.DataFrame) -> _Markup:
@@ -476,7 +512,8 @@ def _emotion_svg(stage_metrics: pd.DataFrame) -> _Markup:
     points = [(n, float(r["sentiment_mean"])) for n, r in enumerate(records) if not pd.isna(r["sentiment_mean"])]
     if not points:
         return _el("p", NO_SENTIMENT, class_="empty")
-    left, step, top, height = 76, 90, 20, 160
+    left, top, height = 76, 20, 160
+    step = (_CHART_WIDTH - left - 10) / len(records)
 
     def x(n: int) -> float:  # the middle of stage n's column
         return float(left + step / 2 + n * step)
@@ -491,8 +528,7 @@ def _emotion_svg(stage_metrics: pd.DataFrame) -> _Markup:
     for n, value in points:
         parts += [_el("circle", cx=x(n), cy=y(value), r=4.0, class_="dot"),
                   _label(x(n), y(value) - 12, _signed(value), anchor="middle", css="note")]
-    return _svg(left + step * len(records) + 10, top + height + 30, "emotional curve: mean sentiment by stage",
-                *parts)
+    return _svg(_CHART_WIDTH, top + height + 30, "emotional curve: mean sentiment by stage", *parts)
 
 
 def _pain_points_svg(pain_points: pd.DataFrame, *, top: int = TOP_PAIN_POINTS) -> _Markup:
@@ -500,7 +536,8 @@ def _pain_points_svg(pain_points: pd.DataFrame, *, top: int = TOP_PAIN_POINTS) -
     records = _records(_top_pain_points(pain_points, top))
     if not records:
         return _el("p", "no pain point tags in this export", class_="empty")
-    row, left, room = 26, 230, 300
+    row, left, note = 26, 230, 200
+    room = _CHART_WIDTH - left - note
     scores = [0.0 if pd.isna(r["score"]) else float(r["score"]) for r in records]
     x = _linear((min(0.0, *scores), max(0.0, *scores) or 1.0), (float(left), float(left + room)))
     parts = []
@@ -516,7 +553,7 @@ def _pain_points_svg(pain_points: pd.DataFrame, *, top: int = TOP_PAIN_POINTS) -
                    f"{_amount(score, scale=max(map(abs, scores)))} · {_count(record['accounts'])} accounts",
                    css="note"),
         ]
-    return _svg(left + room + 160, len(records) * row, "pain points by score", *parts)
+    return _svg(_CHART_WIDTH, len(records) * row, "pain points by score", *parts)
 
 
 def _top_pain_points(pain_points: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -537,21 +574,25 @@ def _interval_svg(expected: float, low: float, high: float, *, domain: tuple[flo
                   for end in (low, high)]
     if not pd.isna(expected):
         parts.append(_el("circle", cx=x(expected), cy=middle, r=3.5, class_="dot"))
-    return _svg(width, height, f"expected {_interval(expected, low, high)}", *parts, css="spark")
+    return _svg(width, height, f"expected {_interval(expected, low, high)}", *parts, css="spark", fluid=False)
 
 
 def _timeline_svg(roadmap: pd.DataFrame, *, periods: int) -> _Markup:
-    """Team rows by period columns, a box per roadmap item in its start period (id inside, title on hover)."""
+    """Team rows by the plan's period columns, a box per roadmap item in its start period.
+
+    The box shows the id and as much of the title as fits its width; the whole title is on hover.
+    """
     cells = _schedule(roadmap, periods)
     teams = sorted({team for team, _ in cells})
-    periods = max(period for _, period in cells)
-    left, column, box, gap, head = 130, 170, 22, 4, 24
+    left, box, gap, head = 130, 22, 4, 24
+    column = (_CHART_WIDTH - left) / periods
+    fits = int((column - 20) / _CHAR_WIDTH)
     heights = {team: max(len(cells[team, p]) for p in range(1, periods + 1)) * (box + gap) + gap for team in teams}
-    parts = [_label(left + (p - 0.5) * column, head / 2, f"period {p}", anchor="middle", css="note")
+    parts = [_label(left + (p - 0.5) * column, head / 2, _period_name(p, periods), anchor="middle", css="note")
              for p in range(1, periods + 1)]
     top = head
     for team in teams:
-        parts += [_el("rect", x=0.0, y=float(top), width=float(left + periods * column), height=float(heights[team]),
+        parts += [_el("rect", x=0.0, y=float(top), width=float(_CHART_WIDTH), height=float(heights[team]),
                       class_="lane"),
                   _label(8, top + heights[team] / 2, _clip(team, 18))]
         for period in range(1, periods + 1):
@@ -560,27 +601,39 @@ def _timeline_svg(roadmap: pd.DataFrame, *, periods: int) -> _Markup:
                 tip = f"{record['id']}: {record['title']} ({_weeks(record['effort'])} person-weeks)"
                 parts.append(_el(
                     "g", _el("title", tip),
-                    _el("rect", x=float(left + (period - 1) * column + 4), y=float(y), width=float(column - 8),
+                    _el("rect", x=left + (period - 1) * column + 4, y=float(y), width=column - 8,
                         height=float(box), rx=3.0, class_="item"),
-                    _label(left + (period - 1) * column + 10, y + box / 2, _clip(str(record["id"]), 22), css="on-item"),
+                    _label(left + (period - 1) * column + 10, y + box / 2,
+                           _clip(_plain(f"{record['id']}: {record['title']}"), fits), css="on-item"),
                 ))
         top += heights[team]
-    return _svg(left + periods * column, top, "timeline: roadmap items per team and period", *parts)
+    return _svg(_CHART_WIDTH, top, "timeline: roadmap items per team and period", *parts)
+
+
+def _period_name(period: int, periods: int) -> str:
+    """``month 2`` when the quarter is split into three periods, else ``period 2``."""
+    return f"{'month' if periods == 3 else 'period'} {period}"
 
 
 def _schedule(roadmap: pd.DataFrame, periods: int) -> dict[tuple[str, int], list[dict[str, object]]]:
-    """Roadmap records by (team, start period): every team, periods 1..``periods`` or to the latest start."""
-    last = max([periods, *(int(p) for p in roadmap["period"].dropna())])
-    cells = {(team, period): [] for team in roadmap["team"].unique() for period in range(1, last + 1)}
+    """Roadmap records by (team, start period): every team, each of the plan's periods 1..``periods``."""
+    cells = {(team, period): [] for team in roadmap["team"].unique() for period in range(1, periods + 1)}
     for record in _records(roadmap):
         cells[record["team"], int(record["period"])].append(record)
     return cells
 
 
 def _frontier_svg(frontier: pd.DataFrame, *, budget: float) -> _Markup:
-    """The best ``full_value`` reachable at each ``budget``, with the chosen budget marked."""
+    """The best ``full_value`` reachable at each ``budget``, with the chosen budget marked.
+
+    A row without a ``full_value`` (its budget cannot fund the required items) is left out; a sentence
+    says so when no row has one.
+    """
     points = frontier.sort_values("budget", kind="stable")[["budget", "full_value"]].dropna()
-    left, width, top, height = 64, 460, 30, 180
+    if points.empty:
+        return _el("p", NO_FRONTIER, class_="empty")
+    left, right, top, height = 64, 90, 30, 200
+    width = _CHART_WIDTH - left - right
     budgets = [*points["budget"].astype(float), float(budget)]
     values = [0.0, *points["full_value"].astype(float)]
     x = _linear((min(budgets), max(budgets)), (float(left), float(left + width)))
@@ -590,8 +643,8 @@ def _frontier_svg(frontier: pd.DataFrame, *, budget: float) -> _Markup:
         _el("line", x1=float(left), x2=float(left), y1=float(top), y2=float(top + height), class_="grid"),
         _label(left - 6, y(max(values)), _compact(max(values)), anchor="end", css="note"),
         _label(left - 6, y(min(values)), _compact(min(values)), anchor="end", css="note"),
-        _label(x(min(budgets)), top + height + 14, _weeks(min(budgets)), anchor="middle", css="note"),
-        _label(x(max(budgets)), top + height + 14, _weeks(max(budgets)), anchor="middle", css="note"),
+        *(_label(x(tick), top + height + 14, _weeks(tick), anchor="middle", css="note")
+          for tick in sorted(set(budgets))),
         _label(left + width / 2, top + height + 30, "budget (person-weeks)", anchor="middle", css="note"),
         _el("polyline", points=" ".join(f"{x(b):.1f},{y(v):.1f}" for b, v in points.itertuples(index=False)),
             class_="line"),
@@ -600,7 +653,7 @@ def _frontier_svg(frontier: pd.DataFrame, *, budget: float) -> _Markup:
         _label(min(max(x(budget), left + 80.0), left + width - 80.0), top - 16,  # above the plot, inside the chart
                f"chosen: {_weeks(budget)} person-weeks", anchor="middle", css="note"),
     ]
-    return _svg(left + width + 90, top + height + 40, "budget frontier: expected uplift by budget", *parts)
+    return _svg(_CHART_WIDTH, top + height + 40, "budget frontier: expected uplift by budget", *parts)
 
 
 # --- report.html ----------------------------------------------------------------------------------
@@ -620,8 +673,8 @@ th,td{padding:.3rem .5rem;border-bottom:1px solid #e4e7eb;text-align:left;vertic
 th{background:#f5f7fa;font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .empty,.muted{color:#7b8794}
-svg.chart{display:block;max-width:100%;height:auto;margin:.4rem 0}svg.spark{display:block;margin:.2rem 0 0 auto}
-.wide{min-width:18em}
+svg.chart{display:block;height:auto;margin:.4rem 0}svg.spark{display:block;margin:.2rem 0 0 auto}
+.wide{min-width:14em}.title{min-width:12em}
 table.map{table-layout:fixed}table.map th:first-child{width:9rem}
 table.map td div{font-size:.85em;overflow-wrap:break-word}
 svg text{font:12px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fill:#1f2933}
@@ -631,7 +684,9 @@ svg .note{fill:#52606d}svg .on-item{fill:#fff}
 .grid{stroke:#cbd2d9;stroke-width:1}.zero{stroke:#7b8794;stroke-width:1.5;stroke-dasharray:4 3}
 .whisker{stroke:#1f4e79;stroke-width:1.5}.chosen{stroke:#e45756;stroke-width:1.5;stroke-dasharray:5 3}
 ul.findings li{margin:.2rem 0}
-@media print{body{margin:0;max-width:none}h2{break-after:avoid}svg,table{break-inside:avoid}}
+@page{size:landscape;margin:1cm}
+@media print{body{margin:0;max-width:none;padding:0}.scroll{overflow:visible}table{font-size:.7rem}
+thead{display:table-header-group}h2{break-after:avoid}svg,tr,.summary{break-inside:avoid}}
 """
 _HEAD = _Markup(
     '<meta charset="utf-8">'
@@ -677,18 +732,7 @@ def _plan_sections(plan: Plan) -> list[_Markup]:
         sections.append(_section("Roadmap", _el("p", "Nothing to schedule: every candidate is listed under "
                                                      "Candidates considered.", class_="empty")))
     else:
-        estimates = plan.roadmap[list(ESTIMATE_COLUMNS)].to_numpy(dtype=float).ravel()
-        estimates = estimates[~np.isnan(estimates)]
-        domain = (min(0.0, *estimates), max(0.0, *estimates))  # one scale for every row's error bar
-        scale = _estimates_scale(plan.roadmap)
-
-        def uplift(record: Mapping[str, object]) -> _Markup:  # expected, the range below it, and its error bar
-            estimates = [record[name] for name in ESTIMATE_COLUMNS]
-            expected, interval = _interval_parts(*estimates, scale=scale)
-            return _fragment(_el("div", expected), _el("div", interval, class_="muted"),
-                             _interval_svg(*estimates, domain=domain))
-
-        columns = _roadmap_columns(plan.roadmap, uplift=_Column(_UPLIFT, uplift, numeric=True))
+        columns = _roadmap_columns(plan.roadmap, uplift=_uplift_lines(plan.roadmap, error_bars=True))
         sections += [
             _section("Roadmap", _html_table(columns, _records(plan.roadmap))),
             _section("Timeline by team", _timeline_svg(plan.roadmap, periods=plan.periods)),
@@ -700,6 +744,23 @@ def _plan_sections(plan: Plan) -> list[_Markup]:
     return sections
 
 
+def _uplift_lines(frame: pd.DataFrame, *, error_bars: bool = False) -> _Column:
+    """Expected uplift over its range (muted), with one number of decimals down the column.
+
+    With ``error_bars``, each cell also gets an error bar, all on one axis: 0 and the column's extremes.
+    """
+    scale = _estimates_scale(frame)
+    domain = _estimates_domain(frame) if error_bars else None
+
+    def cell(record: Mapping[str, object]) -> _Markup:
+        estimates = [record[name] for name in ESTIMATE_COLUMNS]
+        expected, interval = _interval_parts(*estimates, scale=scale)
+        bar = [_interval_svg(*estimates, domain=domain)] if domain else []
+        return _fragment(_el("div", expected), _el("div", interval, class_="muted"), *bar)
+
+    return _Column(_UPLIFT, cell, numeric=True)
+
+
 def _diagnosis_sections(diagnosis: Diagnosis) -> list[_Markup]:
     sections = [
         _section("Journey map", _journey_map(diagnosis)),
@@ -708,6 +769,7 @@ def _diagnosis_sections(diagnosis: Diagnosis) -> list[_Markup]:
         _section(f"Top {TOP_PAIN_POINTS} pain points", _pain_points_svg(diagnosis.pain_points),
                  *([_html_table(_PAIN_TABLE, _records(_top_pain_points(diagnosis.pain_points, TOP_PAIN_POINTS)))]
                    if not diagnosis.pain_points.empty else [])),
+        *_stage_metrics_by_sections(diagnosis),
     ]
     if diagnosis.findings:
         sections.append(_section("Findings", _el("ul", *(_el("li", str(f)) for f in diagnosis.findings),
@@ -725,13 +787,26 @@ def _journey_map(diagnosis: Diagnosis) -> _Markup:
     rows = [_el("tr", _el("th", column.header), *(_el("td", column.cell(s), class_="num") for s in stages))
             for column in _STAGE_TABLE[1:]]
     rows.append(_el("tr", _el("th", "top pain points"),
-                    *(_el("td", *(_el("div", tag) for tag in tags[s["stage"]])) for s in stages)))
+                    *(_el("td", *(_el("div", _breakable(tag)) for tag in tags[s["stage"]])) for s in stages)))
+    rows += _thinking_rows(diagnosis, stages)
     return _el("div", _el("table", head, _el("tbody", *rows), class_="map"), class_="scroll")
 
 
 def _candidates_section(plan: Plan) -> _Markup:
-    return _section(f"Candidates considered ({len(plan.candidates):,})",
-                    _html_table(_candidate_columns(plan.candidates), _records(plan.candidates)))
+    candidates = _candidates_first_chosen(plan.candidates)
+    return _section(f"Candidates considered ({len(candidates):,})",
+                    _el("p", "Chosen first, then by expected uplift, largest first.", class_="muted"),
+                    _html_table(_candidate_columns(candidates), _records(candidates)))
+
+
+def _gap(value: object) -> str:
+    """The solver's relative gap as a percentage; below 1e-9 it is rounding noise of a proven optimum: 0%."""
+    if value is None or pd.isna(value):
+        return "not reported"
+    gap = float(value)
+    if abs(gap) < 1e-9:
+        return "0%"
+    return np.format_float_positional(100 * gap, precision=2, unique=False, fractional=False, trim="-") + "%"
 
 
 def _setting(value: object) -> str:
@@ -742,8 +817,8 @@ def _setting(value: object) -> str:
 
 def _method_section(plan: Plan) -> _Markup:
     """How the plan was reached: solver (not its run time, so the page stays the same), model quality, inputs."""
-    solver = ", ".join(f"{key.replace('_', ' ')} {_setting(plan.solver[key])}" for key in sorted(plan.solver)
-                       if key != "seconds")
+    solver = ", ".join(f"{key.replace('_', ' ')} {(_gap if key == 'gap' else _setting)(plan.solver[key])}"
+                       for key in sorted(plan.solver) if key != "seconds")
     quality = ", ".join(f"{key} {plan.model_quality[key]:.3f}" for key in sorted(plan.model_quality))
     lines = [f"solver: {solver or 'not recorded'}", f"model quality: {quality or 'not recorded'}",
              f"seed: {plan.seed}"]
@@ -776,11 +851,11 @@ def _summary_sentence(plan: Plan) -> str:
 def _timeline_grid(plan: Plan) -> str:
     """Team rows by period columns, each cell listing the ids that start there."""
     cells = _schedule(plan.roadmap, plan.periods)
-    periods = range(1, max(period for _, period in cells) + 1)
-    grid = [{"team": team, **{f"period {p}": ", ".join(str(r["id"]) for r in cells[team, p]) or _MISSING
-                              for p in periods}}
+    names = {p: _period_name(p, plan.periods) for p in range(1, plan.periods + 1)}
+    grid = [{"team": team, **{name: ", ".join(str(r["id"]) for r in cells[team, p]) or _MISSING
+                              for p, name in names.items()}}
             for team in sorted({team for team, _ in cells})]
-    return _markdown_table([_text("team"), *(_text(f"period {p}") for p in periods)], grid)
+    return _markdown_table([_text("team"), *(_text(name) for name in names.values())], grid)
 
 
 def _markdown(plan: Plan) -> str:
@@ -846,7 +921,7 @@ _STAGE_CHANGE_TABLE: tuple[_Column, ...] = (
 )
 _ROADMAP_CHANGE_TABLE: tuple[_Column, ...] = (
     _text("id"), _text("change"), _number("old rank", "old_rank", _count), _number("new rank", "new_rank", _count),
-    _text("stage"), _text("title", wide=True),
+    _text("stage"), _text("title", room="wide"),
 )
 
 
@@ -987,3 +1062,27 @@ def _conversion_change_svg(stages: pd.DataFrame) -> _Markup:
                                              f"({_points(record['delta'])})", css="note"),
         ]
     return _svg(left + room + 230, bottom + 6, "conversion by stage: old and new run", *parts)
+
+
+# --- feedback themes and stage metrics by group (diagnose --by) ------------------------------------
+TOP_THEMES = 3
+
+
+def _thinking_rows(diagnosis: Diagnosis, stages: Sequence[Mapping[str, object]]) -> list[_Markup]:
+    """The journey map's "thinking" row: each stage's most mentioned feedback themes; no row without feedback."""
+    if diagnosis.themes is None:
+        return []
+    themes = diagnosis.themes
+    cells = (_el("td", *(_el("div", _breakable(str(theme["theme"])), f" ({_plural(int(theme['mentions']), 'mention')})")
+                         for theme in _records(themes[themes["stage"] == stage["stage"]].head(TOP_THEMES))))
+             for stage in stages)
+    return [_el("tr", _el("th", "thinking (feedback themes)"), *cells)]
+
+
+def _stage_metrics_by_sections(diagnosis: Diagnosis) -> list[_Markup]:
+    """``diagnose --by``: each group's stage metrics, over the stages its accounts entered; none without ``--by``."""
+    if diagnosis.stage_metrics_by is None:
+        return []
+    grouped = diagnosis.stage_metrics_by
+    entered = grouped[grouped["entered"].fillna(0) > 0]
+    return [_section(f"Stage metrics by {diagnosis.by}", _html_table([_text("group"), *_STAGE_TABLE], _records(entered)))]

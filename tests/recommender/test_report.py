@@ -1,4 +1,5 @@
 import csv
+import html
 import io
 import json
 import re
@@ -9,12 +10,13 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recommender.contract import PAIN_POINTS_COLUMNS, ROADMAP_COLUMNS, STAGE_METRICS_COLUMNS, STAGES
 from recommender.errors import UserError
 from recommender.report import (
+    NO_FRONTIER,
     NO_SENTIMENT,
     diagnosis_table,
     render_csv,
@@ -486,5 +488,154 @@ def test_items_of_one_team_in_one_period_share_a_cell(plan):
     markdown = render_outputs(stacked)["roadmap.md"].decode("utf-8")
     page = render_outputs(stacked)["report.html"].decode("utf-8")
 
+    assert "| team | month 1 | month 2 | month 3 |" in markdown  # a quarter in three periods: months
     assert "| sales | pricing-faq, \\<script>alert(1)\\</script> | sec-review | – |" in markdown
-    assert page.count('class="item"') == 3 and ">period 3</text>" in page
+    assert page.count('class="item"') == 3 and ">month 3</text>" in page
+
+
+def section(page: bytes, heading: str) -> str:
+    """The HTML of the page's section under ``heading`` (which starts that heading's text)."""
+    return re.search(rf"<section><h2>{re.escape(heading)}.*?</section>", page.decode("utf-8"), flags=re.DOTALL).group()
+
+
+def timeline_columns(page: bytes) -> list[str]:
+    chart = re.search(r'<svg [^>]*aria-label="timeline:.*?</svg>', page.decode("utf-8"), flags=re.DOTALL).group()
+    return re.findall(r'class="note">([^<]*)</text>', chart)
+
+
+@pytest.mark.parametrize("periods, columns", [
+    (1, ["period 1"]),
+    (3, ["month 1", "month 2", "month 3"]),
+    (4, ["period 1", "period 2", "period 3", "period 4"]),
+], ids=["one", "three-are-months", "four"])
+def test_the_timeline_has_exactly_the_plans_periods_even_when_the_later_ones_are_empty(plan, periods, columns):
+    early = replace(plan, roadmap=plan.roadmap.assign(period=counts(1, 1, 1)), periods=periods)
+
+    files = render_outputs(early)
+
+    assert timeline_columns(files["report.html"]) == columns
+    assert f"| team | {' | '.join(columns)} |" in files["roadmap.md"].decode("utf-8")
+
+
+def test_charts_take_the_page_width_without_growing_and_error_bars_keep_their_size(plan):
+    page = render_outputs(plan)["report.html"].decode("utf-8")
+
+    charts = re.findall(r'<svg viewBox="0 0 (\d+) \d+" width="100%" style="max-width:(\d+)px"[^>]* class="chart">',
+                        page)
+    sparks = re.findall(r'<svg viewBox="0 0 120 18" width="120" height="18"[^>]* class="spark">', page)
+    assert charts == [("1180", "1180")] * 5 and len(sparks) == 3  # drawn 1:1 on the 1180 px page, shrunk on less
+
+
+# --- report.html: layout of tables ---------------------------------------------------------------
+
+def test_journey_map_tags_may_break_after_underscores_and_stay_escaped(diagnosis):
+    tagged = replace(diagnosis, pain_points=diagnosis.pain_points.assign(
+        pain_point=["low_feature_discovery", "<b>_x</b>", "plain"]))
+
+    journey_map = section(render_diagnosis(tagged)["report.html"], "Journey map")
+
+    assert "<td><div>low_<wbr>feature_<wbr>discovery</div></td>" in journey_map
+    assert "<td><div>&lt;b&gt;_<wbr>x&lt;/b&gt;</div></td>" in journey_map
+    assert "<td><div>plain</div></td>" in journey_map
+
+
+class MapTags(HTMLParser):
+    """The journey map's pain point cells: the text of each ``div`` and every tag met inside one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str] = []
+        self.inner_tags: list[str] = []
+        self.depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        if self.depth:
+            self.inner_tags.append(tag)
+        if tag == "div":
+            self.depth += 1
+            self.cells.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "div":
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.depth:
+            self.cells[-1] += data
+
+
+@settings(deadline=None, max_examples=50,  # a whole page per example
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # the fixture is only read
+@given(tag=st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=30))
+def test_any_pain_point_tag_reads_back_as_itself_with_only_break_opportunities_added(diagnosis, tag):
+    tagged = replace(diagnosis, pain_points=diagnosis.pain_points.assign(pain_point=[tag, "b", "c"]))
+    row = re.search(r"<tr><th>top pain points</th>.*?</tr>", section(render_diagnosis(tagged)["report.html"],
+                                                                       "Journey map")).group()
+    parser = MapTags()
+    parser.feed(row)
+
+    assert tag in parser.cells
+    assert parser.inner_tags == ["wbr"] * tag.count("_")
+
+
+def test_text_cells_may_break_after_underscores_but_prose_wraps_at_spaces_only(plan):
+    page = render_outputs(plan)["report.html"]
+
+    assert "<td>pricing_<wbr>unclear</td>" in section(page, "Top 10 pain points")
+    assert '<td class="wide">pain point pricing_unclear</td>' in section(page, "Candidates considered")
+
+
+def candidate_ids(page: bytes) -> list[str]:
+    rows = re.findall(r"<tr><td>(.*?)</td>", section(page, "Candidates considered"))
+    return [html.unescape(row.replace("<wbr>", "")) for row in rows]
+
+
+def test_candidates_show_the_chosen_first_then_the_largest_expected_uplift_then_the_id(plan):
+    reordered = plan.candidates.assign(expected_uplift=[4.0, np.nan, 4.0, 50.0],
+                                       selected=[True, False, True, False]).iloc[::-1]
+
+    page = render_outputs(replace(plan, candidates=reordered))["report.html"]
+
+    # chosen and tied at 4.0: by id; not chosen: 50.0, then the one without an estimate
+    assert candidate_ids(page) == ["pricing-faq", "sec-review", "champion-kit", SCRIPT]
+
+
+def test_candidate_uplift_shows_the_range_under_the_expected_value(plan):
+    candidates = section(render_outputs(plan)["report.html"], "Candidates considered")
+
+    assert '<td class="num"><div>14.2</div><div class="muted">[8.0, 21.5]</div></td>' in candidates
+    assert '<td class="num"><div>-0.5</div><div class="muted">[-2.0, 1.0]</div></td>' in candidates
+
+
+# --- report.html: method and frontier -------------------------------------------------------------
+
+@pytest.mark.parametrize("gap, shown", [
+    (1.95787e-16, "0%"), (-3e-12, "0%"), (0.0, "0%"), (1e-4, "0.01%"), (0.0123, "1.2%"), (5e-9, "0.0000005%"),
+    (None, "not reported"),
+], ids=["float-noise", "negative-noise", "zero", "default-highs-gap", "one-percent", "just-above-noise", "unknown"])
+def test_method_shows_the_solver_gap_as_a_percentage_and_noise_as_zero(plan, gap, shown):
+    page = render_outputs(replace(plan, solver={**plan.solver, "gap": gap}))["report.html"]
+
+    assert f"<li>solver: gap {shown}, name HiGHS, proven optimal yes, status Optimal</li>" in section(page, "Method")
+
+
+def test_frontier_skips_budgets_that_cannot_fund_the_required_items(plan):
+    short = plan.frontier.assign(full_value=[np.nan, 23.3, 27.3, 27.3])
+
+    chart = section(render_outputs(replace(plan, frontier=short))["report.html"], "Budget frontier")
+
+    [points] = re.findall(r'<polyline points="([^"]*)"', chart)
+    assert len(points.split()) == chart.count("<circle") == 3
+    assert re.findall(r'text-anchor="middle" dominant-baseline="middle" class="note">(\d+)</text>', chart) == [
+        "10", "15", "20"]  # the budget axis' ticks: not 5
+    assert not re.search(r"\bnan\b", chart, flags=re.IGNORECASE)  # no coordinate or label of a missing value
+
+
+def test_a_frontier_without_any_fundable_budget_says_so(plan):
+    unfundable = plan.frontier.assign(full_value=np.nan)
+
+    files = render_outputs(replace(plan, frontier=unfundable))
+
+    assert section(files["report.html"], "Budget frontier") == (
+        f'<section><h2>Budget frontier</h2><p class="empty">{NO_FRONTIER}</p></section>')
+    assert read_back(files["frontier.csv"])["full_value"].tolist() == [""] * 4
