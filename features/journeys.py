@@ -5,6 +5,7 @@ its first event to the first event of the next visit, or, for the account's last
 event (closed) or to the export time (open, and then censored).
 """
 
+import reprlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -15,6 +16,10 @@ from recommender.errors import UserError, file_row
 
 OPEN, CLOSED = "open", "closed"
 CLOSED_LOST = "closed_lost"  # the touchpoint a lost deal's last event carries
+# Touchpoints that record how a journey ended (a lost deal, a churned customer): outcomes, not behaviour.
+ENDING_TOUCHPOINTS: tuple[str, ...] = (CLOSED_LOST, "cancellation", "churn", "churned", "cancelled", "closed_churned")
+_CELL = reprlib.Repr()  # how a message quotes a cell: the middle of a long text is cut out
+_CELL.maxstring = 60
 
 
 def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], source: str | None) -> pd.DataFrame:
@@ -45,9 +50,9 @@ def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], sour
     if unknown.any():
         index = int(unknown.to_numpy().argmax())
         others = sorted(set(events["stage"][unknown]))
-        listed = ", ".join(map(repr, others[:8])) + (", ..." if len(others) > 8 else "")
+        listed = ", ".join(map(_CELL.repr, others[:8])) + (", ..." if len(others) > 8 else "")
         raise UserError(
-            f"unknown stage {events['stage'].iat[index]!r} (unknown here: {listed}); use one of "
+            f"unknown stage {_CELL.repr(events['stage'].iat[index])} (unknown here: {listed}); use one of "
             f"{', '.join(STAGES)}, or map it in the config's [stage_map]",
             path=source, row=file_row(index, source), column="stage",
         )
@@ -130,7 +135,7 @@ def account_status(events: pd.DataFrame, accounts: pd.DataFrame | None, *, expor
         bad = given.notna() & ~given.isin([OPEN, CLOSED])
         if bad.any():
             index = int(bad.to_numpy().argmax())
-            raise UserError(f"{accounts['status'].iat[index]!r} is not a status (expected 'open' or 'closed')",
+            raise UserError(f"{_CELL.repr(accounts['status'].iat[index])} is not a status (expected 'open' or 'closed')",
                             path=source, row=file_row(index, source), column="status")
         stated = pd.Series(given.to_numpy(), index=accounts["account_id"].to_numpy()).dropna()
         inferred = stated.reindex(inferred.index).fillna(inferred).astype("str")
@@ -229,7 +234,7 @@ def validate_accounts(accounts: pd.DataFrame, *, source: str | None) -> pd.DataF
     if duplicated.any():
         index = int(duplicated.to_numpy().argmax())
         first = int((accounts["account_id"] == accounts["account_id"].iat[index]).to_numpy().argmax())
-        raise UserError(f"account {accounts['account_id'].iat[index]!r} appears twice (first at row "
+        raise UserError(f"account {_CELL.repr(accounts['account_id'].iat[index])} appears twice (first at row "
                         f"{file_row(first, source)}); keep one row per account",
                         path=source, row=file_row(index, source), column="account_id")
     if "value" in accounts.columns:

@@ -7,7 +7,7 @@ pain points met there, so adjusting for it would hide the very effects the model
 import numpy as np
 import pandas as pd
 
-from features.journeys import CLOSED_LOST, visit_ids
+from features.journeys import ENDING_TOUCHPOINTS, visit_ids
 from features.stages import stakeholder_key
 from recommender.contract import CHANNELS, require_columns
 
@@ -40,8 +40,9 @@ def visit_features(events: pd.DataFrame, visits: pd.DataFrame, accounts: pd.Data
     require_columns(visits, ["account_id", "stage_order", "days", "next_stage_order", "last", "censored"], table="visits")
     visit_id = visit_ids(events)
     n_visits = len(visits)
-    # The event that records a lost deal is the outcome, not something seen during the visit.
-    during = events if "touchpoint" not in events.columns else events[events["touchpoint"] != CLOSED_LOST]
+    # The event that records a lost deal or a churn is the outcome, not something seen during the visit.
+    during = events if "touchpoint" not in events.columns else events[
+        ~events["touchpoint"].str.lower().isin(ENDING_TOUCHPOINTS)]
     during_visit = visit_id[during.index.to_numpy()] if during is not events else visit_id
     outcome = np.select(
         [visits["censored"].to_numpy(), visits["last"].to_numpy(),

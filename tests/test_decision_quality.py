@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.decision_quality import (
-    CASES, Case, Outcome, Rules, drop_off_order, evaluate, greedy, polish, rice_order, truth_valuation, value_of,
-    verdict,
+    CASES, Case, Outcome, Rules, best_of, drop_off_order, evaluate, greedy, polish, rice_order, truth_valuation,
+    value_of, verdict,
 )
 from models.impact import CandidateEffects
 from recommender import io
 from recommender.errors import UserError
 from recommender.optimize import Limits, select_roadmap
-from recommender.selection import Valuation
+from recommender.selection import Valuation, choose_roadmap
 from recommender.simulate import default_scenario, simulate_export
 from rules import validate_catalog
 
@@ -156,6 +156,26 @@ def test_truth_valuation_is_the_simulators_uplift_of_those_rows():
         simulation.truth.uplift(rows, target_stage="onboarding", objective="value"), rel=1e-12)
 
 
+def test_the_best_roadmap_is_the_brute_force_optimum_of_the_truth_on_a_small_catalog():
+    simulation = simulate_export(300, seed=4)
+    catalog, source = io.read_starter_catalog()
+    small = ["demo_booking", "speed_to_lead", "poc_playbook", "pricing_page", "price_ranges", "mutual_action_plan",
+             "procurement_pack", "deal_desk", "intent_data", "lead_scoring"]
+    candidates = validate_catalog(catalog, source=source).query("id in @small").reset_index(drop=True)
+    limits = Limits(budget=14, capacity={"sales": 7, "revops": 5, "marketing": 3}, periods=1)  # 204 roadmaps fit
+    valuation = truth_valuation(simulation.truth, candidates, target_stage="onboarding", objective="conversions",
+                                seed=0)
+    rules = Rules.of(candidates, limits)
+    start = tuple(choose_roadmap(candidates, valuation, limits).chosen["id"])
+
+    best = best_of([start], valuation, rules)
+
+    feasible = (subset for size in range(len(small) + 1) for subset in itertools.combinations(small, size)
+                if rules.fits(subset))
+    assert value_of(valuation, best) == pytest.approx(max(value_of(valuation, subset) for subset in feasible),
+                                                      rel=1e-12)
+
+
 def outcomes_with(regrets: dict[str, list[float]]) -> list[Outcome]:
     """Runs with the given model regrets, per scenario name, one run per regret."""
     return [Outcome(replace(CASES[0], name=name), seed, (), (), (), (),
@@ -189,7 +209,8 @@ def test_a_tiny_scenario_end_to_end_values_every_roadmap_by_the_truth():
     assert (items.loc[after_target, "true_uplift"] == 0).all()  # nothing after the target adds to it
     for roadmap in (outcome.model, outcome.rice, outcome.drop_off, outcome.best):
         assert items.loc[list(roadmap), "effort"].sum() <= 10
-        assert items.loc[list(roadmap)].groupby("team")["effort"].sum().reindex(["sales", "marketing"]).fillna(0).le(4).all()
+        per_team = items.loc[list(roadmap)].groupby("team")["effort"].sum()
+        assert per_team.reindex(["sales", "marketing"]).fillna(0).le(4).all()
     assert not set(after_target) & {*outcome.rice, *outcome.drop_off}
     assert outcome.values["best"] > 0
     assert all(0.0 <= outcome.regret(name) < 1.0 for name in ("model", "rice", "drop_off", "truth_milp"))
