@@ -185,7 +185,22 @@ def summary_table(plan: Plan) -> str:
     items = _text_grid(columns, _records(plan.roadmap)) if not plan.roadmap.empty else _summary_sentence(plan)
     total = (f"total expected uplift {_interval(*plan.total_uplift)} {_unit(plan.diagnosis.objective)}; "
              f"effort {_weeks(_effort(plan))} of {_weeks(plan.budget)} person-weeks; {_plural(len(plan.roadmap), 'item')}")
-    return f"{items}\n{total}\n"
+    more = _next_weeks(plan)
+    return f"{items}\n{total}\n" + (f"{more}\n" if more else "")
+
+
+def _next_weeks(plan: Plan) -> str | None:
+    """What the next step of budget on the frontier would buy, in one line (None without a frontier)."""
+    if plan.frontier is None:
+        return None
+    funded = plan.frontier.dropna(subset=["full_value"])
+    now, above = funded[funded["share"] == 1.0], funded[funded["share"] > 1.0]
+    if now.empty or above.empty:
+        return None
+    step = above.iloc[0]
+    extra_weeks, extra_value = step["budget"] - now.iloc[0]["budget"], step["full_value"] - now.iloc[0]["full_value"]
+    return (f"the next {_weeks(extra_weeks)} person-weeks would add about {_amount(extra_value)} "
+            f"{_unit(plan.diagnosis.objective)} (budget frontier in frontier.csv)")
 
 
 def diagnosis_table(diagnosis: Diagnosis) -> str:

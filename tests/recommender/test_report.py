@@ -639,3 +639,14 @@ def test_a_frontier_without_any_fundable_budget_says_so(plan):
     assert section(files["report.html"], "Budget frontier") == (
         f'<section><h2>Budget frontier</h2><p class="empty">{NO_FRONTIER}</p></section>')
     assert read_back(files["frontier.csv"])["full_value"].tolist() == [""] * 4
+
+
+def test_summary_says_what_the_next_step_of_budget_would_buy(plan):
+    frontier = pd.DataFrame({"share": [0.5, 1.0, 1.25], "budget": [10.0, 20.0, 25.0],
+                             "full_value": [5.0, 8.0, 9.5], "objective": [5.0, 8.0, 9.5],
+                             "items": pd.array([1, 2, 3], dtype="Int64"), "effort": [10.0, 19.0, 24.0]})
+
+    text = summary_table(replace(plan, frontier=frontier))
+
+    assert text.splitlines()[-1].startswith("the next 5 person-weeks would add about 1.5")
+    assert "the next" not in summary_table(replace(plan, frontier=None))
