@@ -45,7 +45,9 @@ def log_run(plan: Plan, files: Mapping[str, bytes], *, uri: str, experiment: str
             experiment_id = client.create_experiment(experiment, artifact_location=location)
         else:
             experiment_id = found.experiment_id
-        with mlflow.start_run(experiment_id=experiment_id, run_name=_run_name(plan), tags=dict(tags)) as run:
+        solver_tags = {f"solver.{key}": _param(value) for key, value in sorted(plan.solver.items())}
+        with mlflow.start_run(experiment_id=experiment_id, run_name=_run_name(plan),
+                              tags={**dict(tags), **solver_tags}) as run:
             mlflow.log_params({key: _param(value) for key, value in sorted(parameters.items())})
             mlflow.log_metrics(_metrics(plan))
             with tempfile.TemporaryDirectory(prefix="journeyrec-artifacts-") as folder:
@@ -94,6 +96,8 @@ def _metrics(plan: Plan) -> dict[str, float]:
     }
     if plan.solver.get("seconds") is not None:
         metrics["solve_seconds"] = float(plan.solver["seconds"])
+    if isinstance(plan.solver.get("gap"), float):
+        metrics["solver_gap"] = max(plan.solver["gap"], 0.0)
     if plan.frontier is not None:
         for row in plan.frontier.itertuples(index=False):
             metrics[f"frontier_{int(round(row.share * 100))}pct"] = float(row.full_value)

@@ -102,3 +102,14 @@ def test_an_export_is_stale_after_more_than_91_days(now_after_days, expected):
 
 def test_feedback_from_elsewhere_is_an_emotional_layer():
     assert lint(RICH.drop(columns="sentiment"), has_feedback=True) == ()
+
+
+def test_the_simulators_default_export_raises_no_map_warning():
+    from recommender.config import Settings
+    from recommender.pipeline import diagnose
+    from recommender.simulate import EXPORT_TIME, simulate_export
+
+    export = simulate_export(600, seed=2).export
+    diagnosis, _, _ = diagnose(export, Settings(), now=EXPORT_TIME + pd.Timedelta(days=1))
+
+    assert diagnosis.findings == ()
