@@ -16,11 +16,13 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
+from features.maps import CHANNEL_TEAMS
 from recommender.contract import (
     ESTIMATE_COLUMNS,
     PAIN_POINTS_COLUMNS,
     ROADMAP_COLUMNS,
     STAGE_METRICS_COLUMNS,
+    STAGES,
     require_columns,
 )
 from recommender.results import Diagnosis, Plan
@@ -199,6 +201,9 @@ def _next_weeks(plan: Plan) -> str | None:
         return None
     step = above.iloc[0]
     extra_weeks, extra_value = step["budget"] - now.iloc[0]["budget"], step["full_value"] - now.iloc[0]["full_value"]
+    if extra_value <= 1e-9 * max(abs(now.iloc[0]["full_value"]), 1.0):
+        return (f"the next {_weeks(extra_weeks)} person-weeks would add nothing: team capacity, dependencies or "
+                "the catalog bind before the budget does (budget frontier in frontier.csv)")
     return (f"the next {_weeks(extra_weeks)} person-weeks would add about {_amount(extra_value)} "
             f"{_unit(plan.diagnosis.objective)} (budget frontier in frontier.csv)")
 
@@ -699,6 +704,12 @@ svg .note{fill:#52606d}svg .on-item{fill:#fff}
 .grid{stroke:#cbd2d9;stroke-width:1}.zero{stroke:#7b8794;stroke-width:1.5;stroke-dasharray:4 3}
 .whisker{stroke:#1f4e79;stroke-width:1.5}.chosen{stroke:#e45756;stroke-width:1.5;stroke-dasharray:5 3}
 ul.findings li{margin:.2rem 0}
+td.feel.pain{background:#fdecea;color:#b71c1c}td.feel.delight{background:#e8f5e9;color:#1b5e20}
+td.feel.neutral{color:#52606d}
+.heat1{background:#fde0dd}.heat2{background:#fcb5ac}.heat3{background:#f7877a}
+.heat4{background:#e45756;color:#fff}.heat5{background:#b71c1c;color:#fff}
+svg .stage-box{fill:#f0f4f8;stroke:#9aa5b1}.flow{fill:none;stroke:#4c78a8;stroke-opacity:.7}
+.flow.back{stroke:#e45756}svg .flow-count{paint-order:stroke;stroke:#fff;stroke-width:3px}
 @page{size:landscape;margin:1cm}
 @media print{body{margin:0;max-width:none;padding:0}.scroll{overflow:visible}table{font-size:.7rem}
 thead{display:table-header-group}h2{break-after:avoid}svg,tr,.summary{break-inside:avoid}}
@@ -781,9 +792,11 @@ def _diagnosis_sections(diagnosis: Diagnosis) -> list[_Markup]:
         _section("Journey map", _journey_map(diagnosis)),
         _section("Funnel", _funnel_svg(diagnosis.stage_metrics)),
         _section("Emotional curve", _emotion_svg(diagnosis.stage_metrics)),
+        *_flow_sections(diagnosis),
         _section(f"Top {TOP_PAIN_POINTS} pain points", _pain_points_svg(diagnosis.pain_points),
                  *([_html_table(_PAIN_TABLE, _records(_top_pain_points(diagnosis.pain_points, TOP_PAIN_POINTS)))]
                    if not diagnosis.pain_points.empty else [])),
+        *_pain_heatmap_sections(diagnosis),
         *_stage_metrics_by_sections(diagnosis),
     ]
     if diagnosis.findings:
@@ -793,17 +806,18 @@ def _diagnosis_sections(diagnosis: Diagnosis) -> list[_Markup]:
 
 
 def _journey_map(diagnosis: Diagnosis) -> _Markup:
-    """Stages as columns, every contract metric as a row, and each stage's top three pain points."""
+    """The classic map, stages as columns: doing, thinking and feeling rows, every other contract metric as a row,
+    and each stage's top three pain points."""
     stages = _records(diagnosis.stage_metrics)
     ranked = _top_pain_points(diagnosis.pain_points, len(diagnosis.pain_points))
     tags = {stage["stage"]: ranked.loc[ranked["stage"] == stage["stage"], "pain_point"].head(3).tolist()
             for stage in stages}
     head = _el("thead", _el("tr", _el("th", "metric"), *(_el("th", s["stage"], class_="num") for s in stages)))
-    rows = [_el("tr", _el("th", column.header), *(_el("td", column.cell(s), class_="num") for s in stages))
-            for column in _STAGE_TABLE[1:]]
+    rows = [*_doing_rows(diagnosis, stages), *_thinking_rows(diagnosis, stages), _feeling_row(stages)]
+    rows += [_el("tr", _el("th", column.header), *(_el("td", column.cell(s), class_="num") for s in stages))
+             for column in _STAGE_TABLE[1:] if column.header != "sentiment"]  # sentiment: the feeling row
     rows.append(_el("tr", _el("th", "top pain points"),
                     *(_el("td", *(_el("div", _breakable(tag)) for tag in tags[s["stage"]])) for s in stages)))
-    rows += _thinking_rows(diagnosis, stages)
     return _el("div", _el("table", head, _el("tbody", *rows), class_="map"), class_="scroll")
 
 
@@ -1101,3 +1115,139 @@ def _stage_metrics_by_sections(diagnosis: Diagnosis) -> list[_Markup]:
     grouped = diagnosis.stage_metrics_by
     entered = grouped[grouped["entered"].fillna(0) > 0]
     return [_section(f"Stage metrics by {diagnosis.by}", _html_table([_text("group"), *_STAGE_TABLE], _records(entered)))]
+
+
+# --- the journey map's doing and feeling rows, the flow between stages, pain points by stage -------
+TOP_TOUCHPOINTS = 3
+NEUTRAL_FEELING = 0.1  # a stage's mean sentiment within this of 0 reads as neutral
+HEAT_LEVELS = 5  # the pain point heatmap's shades, CSS classes heat1..heat5
+NO_FLOWS = "no account moved between stages in this export"
+
+
+def _doing_rows(diagnosis: Diagnosis, stages: Sequence[Mapping[str, object]]) -> list[_Markup]:
+    """The journey map's "doing" row: each stage's most frequent touchpoints, with channel and owning team;
+    no row when the export has no touchpoints."""
+    touchpoints = diagnosis.touchpoints
+    if touchpoints is None or touchpoints.empty:
+        return []
+    cells = (_el("td", *(_el("div", _breakable(_touchpoint_name(touchpoint)),
+                             title=f"{_plural(int(touchpoint['events']), 'event')}, "
+                                   f"{_plural(int(touchpoint['accounts']), 'account')}")
+                         for touchpoint in _records(touchpoints[touchpoints["stage"] == stage["stage"]]
+                                                    .head(TOP_TOUCHPOINTS))))
+             for stage in stages)
+    return [_el("tr", _el("th", "doing (top touchpoints)"), *cells)]
+
+
+def _touchpoint_name(touchpoint: Mapping[str, object]) -> str:
+    """``demo · direct_sales (sales)``: the touchpoint, its channel if known, the channel's team if it has one."""
+    channel = touchpoint["channel"]
+    if pd.isna(channel):
+        return str(touchpoint["touchpoint"])
+    team = CHANNEL_TEAMS.get(str(channel))
+    return f"{touchpoint['touchpoint']} · {channel}" + (f" ({team})" if team else "")
+
+
+def _feeling(sentiment: float) -> str:
+    """``pain``, ``neutral`` or ``delight``: how a stage's mean sentiment reads."""
+    if sentiment < -NEUTRAL_FEELING:
+        return "pain"
+    return "delight" if sentiment > NEUTRAL_FEELING else "neutral"
+
+
+def _feeling_row(stages: Sequence[Mapping[str, object]]) -> _Markup:
+    """The journey map's "feeling" row: each stage's mean sentiment, signed, with its word and colour."""
+    def cell(sentiment: object) -> _Markup:
+        if pd.isna(sentiment):
+            return _el("td", _MISSING, class_="num")
+        word = _feeling(float(sentiment))
+        return _el("td", f"{_signed(sentiment)} {word}", class_=f"num feel {word}")
+
+    return _el("tr", _el("th", "feeling (sentiment)"), *(cell(stage["sentiment_mean"]) for stage in stages))
+
+
+def _flow_sections(diagnosis: Diagnosis) -> list[_Markup]:
+    """The flow between stages, when the diagnosis has one."""
+    if diagnosis.flows is None:
+        return []
+    return [_section("Flow between stages", _flow_svg(diagnosis.flows, diagnosis.stage_metrics))]
+
+
+def _flow_svg(flows: pd.DataFrame, stage_metrics: pd.DataFrame) -> _Markup:
+    """The stages any account entered as boxes in journey order; moves to a later stage arc above, left to
+    right, loop-backs arc below, right to left; line width by moves, each arc labelled with its count."""
+    if flows.empty:
+        return _el("p", NO_FLOWS, class_="empty")
+    present = {*flows["from_stage"], *flows["to_stage"],
+               *stage_metrics.loc[stage_metrics["entered"].fillna(0) > 0, "stage"]}
+    stages = [stage for stage in STAGES if stage in present]
+    column = {stage: n for n, stage in enumerate(stages)}
+    step = (_CHART_WIDTH - 20) / len(stages)
+    box_width, box_height, end_gap = min(120.0, step - 16), 32, 8
+
+    def middle(stage: str) -> float:
+        return 10 + step / 2 + column[stage] * step
+
+    def lift(record: Mapping[str, object]) -> float:  # how far an arc's peak is from the boxes
+        return 30.0 + 26.0 * (abs(column[record["to_stage"]] - column[record["from_stage"]]) - 1)
+
+    records = _records(flows)
+    forward = [record for record in records if record["kind"] == "forward"]
+    back = [record for record in records if record["kind"] == "back"]
+    box_top = 24 + max(map(lift, forward), default=0.0) + 20
+    box_bottom = box_top + box_height
+    most = max(int(record["moves"]) for record in records)
+    parts = [_label(0, 8, "above: moves to a later stage (left to right); below: loop-backs to an earlier stage "
+                          "(right to left); line width by number of moves", css="note")]
+    for record in records:
+        ahead = record["kind"] == "forward"
+        start = middle(record["from_stage"]) + (end_gap if ahead else -end_gap)
+        end = middle(record["to_stage"]) - (end_gap if ahead else -end_gap)
+        edge, sign = (box_top, -1) if ahead else (box_bottom, 1)
+        rise = sign * lift(record)
+        parts.append(_el(
+            "g", _el("title", f"{record['from_stage']} → {record['to_stage']}: {_plural(int(record['moves']), 'move')} "
+                              f"by {_plural(int(record['accounts']), 'account')}"),
+            _el("path", d=f"M{start:.1f},{edge:.1f} Q{(start + end) / 2:.1f},{edge + 2 * rise:.1f} {end:.1f},{edge:.1f}",
+                stroke_width=1.5 + 8.5 * int(record["moves"]) / most, class_="flow" if ahead else "flow back"),
+            _label((start + end) / 2, edge + rise + sign * 9, _count(record["moves"]), anchor="middle",
+                   css="note flow-count"),
+        ))
+    for stage in stages:
+        parts += [_el("rect", x=middle(stage) - box_width / 2, y=float(box_top), width=box_width,
+                      height=float(box_height), rx=4.0, class_="stage-box"),
+                  _label(middle(stage), box_top + box_height / 2, _clip(stage, int(box_width / _CHAR_WIDTH)),
+                         anchor="middle")]
+    height = box_bottom + max(map(lift, back), default=0.0) + 24
+    return _svg(_CHART_WIDTH, int(math.ceil(height)), "flow between stages: moves and loop-backs", *parts)
+
+
+def _pain_heatmap_sections(diagnosis: Diagnosis) -> list[_Markup]:
+    """Pain points by stage, when the export tags any."""
+    if diagnosis.pain_points.empty:
+        return []
+    return [_section("Pain points by stage", _pain_heatmap(diagnosis.pain_points))]
+
+
+def _pain_heatmap(pain_points: pd.DataFrame) -> _Markup:
+    """Pain points (rows, highest score first) by the stages they are tagged in (columns, journey order):
+    each cell shows the score, shaded by it (a score of 0 or less, or none, is not shaded)."""
+    stages = [stage for stage in STAGES if stage in set(pain_points["stage"])]
+    best = pain_points.groupby("pain_point")["score"].max().reset_index()
+    tags = best.sort_values(["score", "pain_point"], ascending=[False, True], na_position="last")["pain_point"]
+    cells = {(record["pain_point"], record["stage"]): record for record in _records(pain_points)}
+    scale = max(_largest(pain_points["score"]), 1e-12)
+
+    def cell(tag: str, stage: str) -> _Markup:
+        record = cells.get((tag, stage))
+        if record is None:
+            return _el("td", "", class_="num")
+        score = record["score"]
+        level = 0 if pd.isna(score) or score <= 0 else min(HEAT_LEVELS, math.ceil(HEAT_LEVELS * float(score) / scale))
+        return _el("td", _amount(score, scale=scale), class_=f"num heat{level}" if level else "num",
+                   title=f"{_count(record['accounts'])} accounts, prevalence {_percent(record['prevalence'])}")
+
+    head = _el("thead", _el("tr", _el("th", "pain point"), *(_el("th", stage, class_="num") for stage in stages)))
+    body = _el("tbody", *(_el("tr", _el("th", _breakable(str(tag))), *(cell(tag, stage) for stage in stages))
+                          for tag in tags))
+    return _el("div", _el("table", head, body, class_="heatmap"), class_="scroll")

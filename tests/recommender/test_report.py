@@ -17,6 +17,7 @@ from recommender.contract import PAIN_POINTS_COLUMNS, ROADMAP_COLUMNS, STAGE_MET
 from recommender.errors import UserError
 from recommender.report import (
     NO_FRONTIER,
+    NO_FLOWS,
     NO_SENTIMENT,
     diagnosis_table,
     render_csv,
@@ -310,7 +311,8 @@ def test_full_page_has_every_section_and_the_header_facts(plan):
     headings = re.findall(r"<h2>(.*?)</h2>", page)
 
     assert headings == ["Roadmap", "Timeline by team", "Budget frontier", "Notes", "Journey map", "Funnel",
-                        "Emotional curve", "Top 10 pain points", "Findings", "Candidates considered (4)", "Method"]
+                        "Emotional curve", "Top 10 pain points", "Pain points by stage", "Findings",
+                        "Candidates considered (4)", "Method"]
     for fact in ("onboarding", "conversions", "1,200", "48,213", "2024-06-30 14:05 UTC",
                  "improvements.csv &quot;&gt;&lt;img"):
         assert fact in page
@@ -321,7 +323,7 @@ def test_diagnosis_page_has_only_the_diagnosis_sections(diagnosis):
     page = render_diagnosis(diagnosis)["report.html"].decode("utf-8")
 
     assert re.findall(r"<h2>(.*?)</h2>", page) == ["Journey map", "Funnel", "Emotional curve",
-                                                   "Top 10 pain points", "Findings"]
+                                                   "Top 10 pain points", "Pain points by stage", "Findings"]
 
 
 def test_funnel_labels_counts_and_conversion_percentages(plan):
@@ -650,3 +652,146 @@ def test_summary_says_what_the_next_step_of_budget_would_buy(plan):
 
     assert text.splitlines()[-1].startswith("the next 5 person-weeks would add about 1.5")
     assert "the next" not in summary_table(replace(plan, frontier=None))
+
+
+# --- report.html: the map's doing and feeling rows, the flow between stages, pain points by stage ----
+
+@pytest.fixture
+def mapped(diagnosis) -> Diagnosis:
+    """The diagnosis with touchpoints (one hostile, one on an unknown channel, one without) and flows."""
+    touchpoints = pd.DataFrame({
+        "stage": ["awareness"] * 4 + ["research", "evaluation"],
+        "channel": ["paid", "owned", "earned", "paid", "direct_sales", None],
+        "touchpoint": ["search_ad", "blog", "review", "banner", "demo", SCRIPT],
+        "events": [90, 40, 30, 10, 25, 5],
+        "accounts": [60, 30, 20, 8, 20, 1],
+    }).astype({"stage": "str", "channel": "str", "touchpoint": "str"})
+    flows = pd.DataFrame({
+        "from_stage": ["awareness", "research", "research", "evaluation", "decision"],
+        "to_stage": ["research", "evaluation", "decision", "research", "awareness"],
+        "moves": [950, 600, 10, 150, 3],
+        "accounts": [950, 590, 10, 120, 3],
+        "kind": ["forward", "forward", "forward", "back", "back"],
+    })
+    return replace(diagnosis, touchpoints=touchpoints, flows=flows)
+
+
+def map_row(page: bytes, header: str) -> str:
+    return re.search(rf"<tr><th>{re.escape(header)}</th>.*?</tr>", section(page, "Journey map")).group()
+
+
+def test_doing_row_shows_each_stages_top_three_touchpoints_with_channel_and_team(mapped):
+    page = render_diagnosis(mapped)["report.html"]
+
+    row = map_row(page, "doing (top touchpoints)")
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert cells[0] == ('<div title="90 events, 60 accounts">search_<wbr>ad · paid (marketing)</div>'
+                        '<div title="40 events, 30 accounts">blog · owned (marketing)</div>'
+                        '<div title="30 events, 20 accounts">review · earned (marketing)</div>')  # not the 4th
+    assert cells[1] == '<div title="25 events, 20 accounts">demo · direct_<wbr>sales (sales)</div>'
+    assert cells[2] == f'<div title="5 events, 1 account">{html.escape(SCRIPT)}</div>'  # no channel: no team
+    assert cells[3:] == [""] * 4
+
+
+def test_map_rows_run_doing_thinking_feeling_then_the_metrics_without_a_second_sentiment_row(mapped):
+    themes = pd.DataFrame({"stage": ["research"], "theme": ["pricing"], "mentions": [2]})
+    page = render_diagnosis(replace(mapped, themes=themes))["report.html"]
+
+    headers = re.findall(r"<tr><th>(.*?)</th>", section(page, "Journey map"))
+    assert headers[1:5] == ["doing (top touchpoints)", "thinking (feedback themes)", "feeling (sentiment)", "entered"]
+    assert "sentiment" not in headers and headers[-1] == "top pain points"
+
+
+def test_no_doing_row_without_touchpoints(diagnosis):
+    for touchpoints in (None, pd.DataFrame(columns=["stage", "channel", "touchpoint", "events", "accounts"])):
+        page = render_diagnosis(replace(diagnosis, touchpoints=touchpoints))["report.html"]
+        assert "doing (top touchpoints)" not in page.decode("utf-8")
+
+
+def test_feeling_row_signs_each_stages_sentiment_and_names_and_colours_it(diagnosis):
+    metrics = diagnosis.stage_metrics.assign(sentiment_mean=[0.3, -0.1, -0.45, 0.1000001, np.nan, np.nan, np.nan])
+
+    row = map_row(render_diagnosis(replace(diagnosis, stage_metrics=metrics))["report.html"], "feeling (sentiment)")
+
+    assert re.findall(r"<td( class=\"[^\"]*\")?>(.*?)</td>", row) == [
+        (' class="num feel delight"', "+0.30 delight"), (' class="num feel neutral"', "-0.10 neutral"),
+        (' class="num feel pain"', "-0.45 pain"), (' class="num feel delight"', "+0.10 delight"),
+        *[(' class="num"', "–")] * 3]
+
+
+def flow_chart(page: bytes) -> ElementTree.Element:
+    chart = re.search(r"<svg .*?</svg>", section(page, "Flow between stages"), flags=re.DOTALL).group()
+    return ElementTree.fromstring(chart)
+
+
+def test_flow_chart_arcs_forward_moves_above_and_loop_backs_below_widths_by_moves(mapped):
+    chart = flow_chart(render_diagnosis(mapped)["report.html"])
+
+    [box_top] = {float(rect.get("y")) for rect in chart.iter("rect")}
+    boxes = [text.text for text in chart.iter("text") if text.get("class") is None]
+    assert boxes == ["awareness", "research", "evaluation", "decision", "onboarding"]  # entered, journey order
+    arcs = [(group.find("title").text, group.find("path"), group.find("text").text) for group in chart.iter("g")]
+    assert [(title, count) for title, _, count in arcs] == [
+        ("awareness → research: 950 moves by 950 accounts", "950"),
+        ("research → evaluation: 600 moves by 590 accounts", "600"),
+        ("research → decision: 10 moves by 10 accounts", "10"),
+        ("evaluation → research: 150 moves by 120 accounts", "150"),
+        ("decision → awareness: 3 moves by 3 accounts", "3"),
+    ]
+    for (_, path, _), kind in zip(arcs, ["forward"] * 3 + ["back"] * 2):
+        control_y = float(path.get("d").split()[1].split(",")[1])
+        assert path.get("class") == ("flow" if kind == "forward" else "flow back")
+        assert (control_y < box_top) if kind == "forward" else (control_y > box_top + 32)
+    assert [path.get("stroke-width") for _, path, _ in arcs] == ["10.0", "6.9", "1.6", "2.8", "1.5"]  # 1.5 + 8.5 × share
+
+
+def test_flow_section_only_with_flows_and_a_sentence_when_nobody_moved(mapped):
+    assert "Flow between stages" not in render_diagnosis(replace(mapped, flows=None))["report.html"].decode("utf-8")
+
+    still = replace(mapped, flows=mapped.flows.iloc[:0])
+    assert section(render_diagnosis(still)["report.html"], "Flow between stages") == (
+        f'<section><h2>Flow between stages</h2><p class="empty">{NO_FLOWS}</p></section>')
+
+
+def test_flow_follows_the_curve_and_the_heatmap_the_pain_points_with_hostile_touchpoints_as_text(plan, mapped):
+    page = render_outputs(replace(plan, diagnosis=mapped))["report.html"].decode("utf-8")
+
+    assert SCRIPT not in page and html.escape(SCRIPT) in map_row(page.encode("utf-8"), "doing (top touchpoints)")
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+    assert headings.index("Flow between stages") == headings.index("Emotional curve") + 1
+    assert headings.index("Pain points by stage") == headings.index("Top 10 pain points") + 1
+
+
+def test_pain_heatmap_has_present_stages_as_columns_tags_by_score_and_shaded_scored_cells(diagnosis):
+    pains = pd.concat([diagnosis.pain_points, pd.DataFrame({
+        "stage": ["research", "evaluation"], "pain_point": [SCRIPT, "slow_security_review"], "accounts": [12, 9],
+        "prevalence": [0.01, 0.015], "conversion_exposed": [0.6, 0.5], "conversion_unexposed": [0.62, 0.6],
+        "estimated_effect": [-0.02, 0.01], "score": [2.0, -1.0]})], ignore_index=True)
+
+    heatmap = section(render_diagnosis(replace(diagnosis, pain_points=pains))["report.html"], "Pain points by stage")
+
+    assert re.findall(r'<th class="num">(.*?)</th>', heatmap) == ["research", "evaluation", "decision"]
+    rows = re.findall(r"<tr><th>(.*?)</th>(.*?)</tr>", heatmap.partition("<tbody>")[2])
+    assert [tag for tag, _ in rows] == [html.escape(SCRIPT), "pricing_<wbr>unclear", html.escape(BREAKOUT),
+                                        "slow_<wbr>security_<wbr>review"]
+    shown = [re.findall(r'<td class="([^"]*)"(?: title="([^"]*)")?>([^<]*)</td>', cells) for _, cells in rows]
+    assert shown == [
+        [("num heat1", "12 accounts, prevalence 1.0%", "2.0"), ("num heat5", "240 accounts, prevalence 39.0%", "50.4"),
+         ("num", "", "")],
+        [("num heat2", "130 accounts, prevalence 14.0%", "19.5"), ("num", "", ""), ("num", "", "")],
+        [("num", "", ""), ("num", "", ""), ("num heat2", "60 accounts, prevalence 15.0%", "13.2")],
+        [("num", "", ""), ("num", "9 accounts, prevalence 1.5%", "-1.0"), ("num", "", "")],
+    ]
+
+
+def test_no_pain_heatmap_without_pain_points(diagnosis):
+    page = render_diagnosis(replace(diagnosis, pain_points=diagnosis.pain_points.iloc[:0]))["report.html"]
+
+    assert "Pain points by stage" not in page.decode("utf-8")
+
+
+def test_summary_says_when_more_budget_would_buy_nothing(plan):
+    frontier = pd.DataFrame({"share": [1.0, 1.25], "budget": [20.0, 25.0], "full_value": [8.0, 8.0],
+                             "objective": [8.0, 8.0], "items": pd.array([2, 2], dtype="Int64"), "effort": [19.0, 19.0]})
+
+    assert "would add nothing" in summary_table(replace(plan, frontier=frontier)).splitlines()[-1]
