@@ -13,6 +13,7 @@ from features.feedback import feedback_events, feedback_themes, feedback_without
 from features.groups import stage_metrics_by
 from features.journeys import (account_outcomes, account_status, canonical_events, coverage, stage_visits,
                                validate_accounts)
+from features.maps import stage_flows, stage_touchpoints
 from features.pain_points import pain_points
 from features.stages import stage_metrics
 from features.visits import visit_features
@@ -102,6 +103,7 @@ def diagnose(export: Export, settings: Settings, *, now: pd.Timestamp, progress:
         themes=None if journey.feedback is None else feedback_themes(journey.feedback),
         by=by, stage_metrics_by=None if by is None else stage_metrics_by(
             journey.visits, journey.events, journey.outcomes, export.accounts, by=by),
+        touchpoints=stage_touchpoints(journey.events), flows=stage_flows(journey.visits),
     )
     return diagnosis, journey, model
 

@@ -47,6 +47,8 @@ class Diagnosis:
     themes: pd.DataFrame | None = None  # feedback themes: features.feedback.THEMES_COLUMNS, when there is feedback
     by: Literal["segment", "cohort"] | None = None  # what stage_metrics_by groups by
     stage_metrics_by: pd.DataFrame | None = None  # one row per (group, stage): 'group', then STAGE_METRICS_COLUMNS
+    touchpoints: pd.DataFrame | None = None  # one row per (stage, channel, touchpoint): features.maps.TOUCHPOINTS_COLUMNS
+    flows: pd.DataFrame | None = None  # one row per observed move between stages: features.maps.FLOWS_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from tests import browser
 
 pytestmark = pytest.mark.integration
 
-REPORT_SECTIONS = ("Roadmap", "Timeline by team", "Journey map", "Funnel", "Emotional curve", "Top 10 pain points",
-                   "Method")
+REPORT_SECTIONS = ("Roadmap", "Timeline by team", "Journey map", "Funnel", "Emotional curve", "Flow between stages",
+                   "Top 10 pain points", "Pain points by stage", "Method")
 REPORT_CHARTS = ("timeline", "funnel", "emotional curve", "pain points by score")
 CSP = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
 THROW = '<script>throw new Error("x")</script>'
