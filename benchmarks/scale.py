@@ -57,9 +57,10 @@ print(json.dumps({"format_s": formatted - started, "dfg_s": time.perf_counter() 
 
 @dataclass(frozen=True)
 class Run:
-    """One subprocess: wall seconds, peak resident memory (MB), exit status, and what it printed."""
+    """One subprocess: wall and CPU (user + system) seconds, peak resident memory (MB), exit status, output."""
 
     seconds: float
+    cpu_seconds: float
     peak_mb: float
     status: int
     stdout: str
@@ -87,8 +88,8 @@ def measure(argv: list[str], *, cwd: Path | None = None) -> Run:
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here; tell Popen
         out.seek(0)
         err.seek(0)
-        return Run(seconds, usage.ru_maxrss / 1024, process.returncode, out.read().decode(errors="replace"),
-                   err.read().decode(errors="replace"))
+        return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode,
+                   out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
 def cached_export(events: int, work: Path) -> Path:
@@ -102,7 +103,7 @@ def cached_export(events: int, work: Path) -> Path:
 
 def simulate_into(folder: Path, events: int) -> None:
     """Write events.csv and accounts.csv of about ``events`` events (whole accounts), then the marker ``done``."""
-    from recommender.simulate import simulate_export
+    from recommender.simulate import simulate_export  # here, in the spawned child: the measuring process stays small
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -143,7 +144,7 @@ def pm4py_python() -> tuple[Path | None, str]:
     return python, "installed"
 
 
-def profile(command: list[str], work: Path) -> str:
+def profile(command: list, work: Path) -> str:
     """The top cProfile entries (cumulative time) of one journeyrec command."""
     stats = work / "profile.out"
     run = measure([sys.executable, "-m", "cProfile", "-o", stats, JOURNEYREC, *command], cwd=work)
@@ -152,6 +153,65 @@ def profile(command: list[str], work: Path) -> str:
     text = io.StringIO()
     pstats.Stats(str(stats), stream=text).sort_stats("cumulative").print_stats(PROFILE_ENTRIES)
     return text.getvalue()
+
+
+def commands(folder: Path, out: Path) -> dict[str, list]:
+    """The two journeyrec commands measured, by name, on ``folder`` writing to ``out``."""
+    return {"diagnose": ["diagnose", folder, "--out", out],
+            "roadmap": ["roadmap", folder, "--budget", "30", "--no-tracking", "--out", out]}
+
+
+@dataclass(frozen=True)
+class Size:
+    """Every measurement at one export size."""
+
+    events: int
+    accounts: int
+    read: Run
+    runs: dict[str, Run]  # by command name
+    pm4py: float | str  # seconds, or why not
+
+    def row(self) -> str:
+        diagnose, roadmap = self.runs["diagnose"], self.runs["roadmap"]
+        times = diagnose.cell(diagnose.seconds)
+        if diagnose.status == 0 and self.read.status == 0:
+            times += f" ({diagnose.seconds / self.read.seconds:.1f}×)"
+        timed = isinstance(self.pm4py, float)
+        ratio = f"{diagnose.seconds / self.pm4py:.1f}" if timed and diagnose.status == 0 else "–"
+        return (f"| {self.events:,} | {self.accounts:,} | {self.read.cell(self.read.seconds)} | {times} "
+                f"| {diagnose.cell(diagnose.peak_mb, 0)} | {roadmap.cell(roadmap.seconds)} "
+                f"| {roadmap.cell(roadmap.peak_mb, 0)} | {f'{self.pm4py:.1f}' if timed else self.pm4py} | {ratio} |")
+
+    def cpu_row(self) -> str:
+        return (f"| {self.events:,} | {self.read.cpu_seconds:.1f} | {self.runs['diagnose'].cpu_seconds:.1f} "
+                f"| {self.runs['roadmap'].cpu_seconds:.1f} |")
+
+    def per_event(self, name: str) -> float:
+        run = self.runs[name]
+        return run.seconds / self.events if run.status == 0 else float("nan")
+
+
+def measure_size(target: int, work: Path, pm4py: Path | None) -> Size:
+    """Read floor, diagnose, roadmap and pm4py on the cached export of about ``target`` events."""
+    folder = cached_export(target, work)
+    events, accounts = export_size(folder)
+    read = measure([sys.executable, "-c", READ_FLOOR, folder / "events.csv"])
+    runs = {}
+    for name, command in commands(folder, work / "out").items():
+        shutil.rmtree(work / "out", ignore_errors=True)
+        runs[name] = measure([JOURNEYREC, *command], cwd=work)
+        print(f"{events:,} events: {name} {runs[name].seconds:.1f} s, {runs[name].peak_mb:.0f} MB, "
+              f"exit {runs[name].status}", file=sys.stderr, flush=True)
+    return Size(events, accounts, read, runs, "–" if pm4py is None else time_pm4py(pm4py, folder))
+
+
+def time_pm4py(python: Path, folder: Path) -> float | str:
+    """Seconds pm4py takes to format the events and discover the performance DFG, or why it failed."""
+    timed = measure([python, "-c", PM4PY_DFG, folder / "events.csv"])
+    if timed.status != 0:
+        return timed.cell(0)
+    phases = json.loads(timed.stdout.splitlines()[-1])
+    return phases["format_s"] + phases["dfg_s"]
 
 
 def sizes(text: str) -> list[int]:
@@ -171,50 +231,32 @@ def main() -> None:
     work = (options.work or Path(tempfile.mkdtemp(prefix="journeyrec-scale-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
-    python, why = (None, "skipped") if options.skip_pm4py else pm4py_python()
-    if python is None and not options.skip_pm4py:
-        print(f"pm4py: not available ({why})")
+    pm4py = None
+    if not options.skip_pm4py:
+        pm4py, why = pm4py_python()
+        if pm4py is None:
+            print(f"pm4py: not available ({why})")
     startup = statistics.median(measure([JOURNEYREC, "--help"]).seconds for _ in range(5))
     print(f"journeyrec --help start-up: {startup:.2f} s (median of 5)\n")
 
     header = ("events | accounts | CSV read s | diagnose s (×read) | diagnose peak MB | roadmap s | roadmap peak MB "
               "| pm4py DFG s | diagnose/pm4py")
     print(f"| {header} |\n|{'---|' * (header.count('|') + 1)}", flush=True)
-    per_event: list[tuple[int, float, float]] = []
+    measured = []
     for target in options.sizes:
-        folder = cached_export(target, work)
-        events, accounts = export_size(folder)
-        out = work / "out"
-        read = measure([sys.executable, "-c", READ_FLOOR, folder / "events.csv"])
-        shutil.rmtree(out, ignore_errors=True)
-        diagnose = measure([JOURNEYREC, "diagnose", folder, "--out", out], cwd=work)
-        shutil.rmtree(out, ignore_errors=True)
-        roadmap = measure([JOURNEYREC, "roadmap", folder, "--budget", "30", "--no-tracking", "--out", out], cwd=work)
-        pm4py_cell, ratio_cell = "–", "–"
-        if python is not None:
-            timed = measure([python, "-c", PM4PY_DFG, folder / "events.csv"])
-            if timed.status == 0:
-                seconds = sum(value for key, value in json.loads(timed.stdout).items() if key.endswith("_s"))
-                pm4py_cell = f"{seconds:.1f}"
-                ratio_cell = f"{diagnose.seconds / seconds:.1f}" if diagnose.status == 0 else "–"
-            else:
-                pm4py_cell = timed.cell(0)
-        times = f"{diagnose.cell(diagnose.seconds)}" + (f" ({diagnose.seconds / read.seconds:.1f}×)"
-                                                         if diagnose.status == 0 and read.status == 0 else "")
-        print(f"| {events:,} | {accounts:,} | {read.cell(read.seconds)} | {times} | {diagnose.cell(diagnose.peak_mb, 0)} "
-              f"| {roadmap.cell(roadmap.seconds)} | {roadmap.cell(roadmap.peak_mb, 0)} | {pm4py_cell} | {ratio_cell} |",
-              flush=True)
-        per_event.append((events, diagnose.seconds if diagnose.status == 0 else float("nan"),
-                          roadmap.seconds if roadmap.status == 0 else float("nan")))
+        measured.append(measure_size(target, work, pm4py))
+        print(measured[-1].row(), flush=True)
         if options.profile:
-            for name, command in (("diagnose", ["diagnose", folder, "--out", out]),
-                                  ("roadmap", ["roadmap", folder, "--budget", "30", "--no-tracking", "--out", out])):
-                shutil.rmtree(out, ignore_errors=True)
-                print(f"\ncProfile, {name} at {events:,} events:\n{profile(command, work)}", flush=True)
-    print("\nper-event time, ratio to the size before (1.0 = linear):")
-    for (small, d_small, r_small), (large, d_large, r_large) in zip(per_event, per_event[1:]):
-        print(f"  {small:,} -> {large:,} events: diagnose {(d_large / large) / (d_small / small):.2f}, "
-              f"roadmap {(r_large / large) / (r_small / small):.2f}")
+            for name, command in commands(cached_export(target, work), work / "out").items():
+                shutil.rmtree(work / "out", ignore_errors=True)
+                print(f"\ncProfile, {name} at {measured[-1].events:,} events:\n{profile(command, work)}", flush=True)
+    print("\nCPU seconds (user + system) of the same runs; on a busy machine they move less than wall time\n"
+          "| events | CSV read | diagnose | roadmap |\n|---|---|---|---|")
+    print(*(size.cpu_row() for size in measured), sep="\n")
+    print("\nper-event wall time against the size before (1.0 = linear; start-up weighs on the smallest):")
+    for small, large in zip(measured, measured[1:]):
+        print(f"  {small.events:,} -> {large.events:,} events: " + ", ".join(
+            f"{name} {large.per_event(name) / small.per_event(name):.2f}" for name in ("diagnose", "roadmap")))
     print(f"\nexports cached in {work}")
 
 
