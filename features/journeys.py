@@ -121,15 +121,12 @@ def account_status(events: pd.DataFrame, accounts: pd.DataFrame | None, *, expor
     pd.Series
         ``status`` indexed by ``account_id`` (sorted).
     """
-    last_event = events.groupby("account_id", sort=True, observed=True)["timestamp"].max()
-    last_event.index = last_event.index.astype("str")
-    inferred = pd.Series(
-        np.where(export_time - last_event <= pd.Timedelta(days=stale_after_days), OPEN, CLOSED),
-        index=last_event.index, dtype="str",
-    )
-    if "touchpoint" in events.columns:
-        lost_accounts = events.loc[events["touchpoint"] == CLOSED_LOST, "account_id"].unique()
-        inferred = inferred.where(~inferred.index.isin(lost_accounts), CLOSED)
+    by_account = events.groupby("account_id", sort=True, observed=True)
+    last_event = by_account["timestamp"].max()
+    recent = (export_time - last_event <= pd.Timedelta(days=stale_after_days)).to_numpy()
+    if "touchpoint" in events.columns:  # a lost deal is closed however recent
+        recent = recent & ~(events["touchpoint"] == CLOSED_LOST).groupby(events["account_id"], sort=True, observed=True).any().to_numpy()
+    inferred = pd.Series(np.where(recent, OPEN, CLOSED), index=last_event.index.astype("str"), dtype="str")
     if accounts is not None and "status" in accounts.columns:
         given = accounts["status"].str.strip().str.lower()
         bad = given.notna() & ~given.isin([OPEN, CLOSED])

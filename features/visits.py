@@ -50,7 +50,7 @@ def visit_features(events: pd.DataFrame, visits: pd.DataFrame, accounts: pd.Data
         [None, DROP, FORWARD], default=BACK,
     )
     columns: dict[str, object] = {
-        "account_id": visits["account_id"].to_numpy(),
+        "account_id": visits["account_id"].array,
         "stage_order": visits["stage_order"].to_numpy(),
         "started_at": visits["started_at"].array,
         "outcome": pd.array(outcome, dtype="str"),
@@ -101,8 +101,10 @@ def _account_attributes(account_id: pd.Series, accounts: pd.DataFrame | None) ->
     if accounts is None:
         return pd.Categorical([NO_SEGMENT] * len(account_id)), np.ones(len(account_id))
     table = accounts.drop_duplicates("account_id").set_index("account_id")
+    ids = pd.Categorical(account_id)  # look each account up once, then spread by code
     segment = (table["segment"] if "segment" in table.columns else pd.Series(NO_SEGMENT, index=table.index))
-    segment = segment.reindex(account_id.to_numpy()).fillna(NO_SEGMENT).astype("str")
+    segment = segment.reindex(ids.categories).fillna(NO_SEGMENT).astype("str").to_numpy()[ids.codes]
     value = (table["value"] if "value" in table.columns else pd.Series(1.0, index=table.index))
-    value = value.reindex(account_id.to_numpy()).fillna(0.0).to_numpy(dtype="float64")
+    value = value.reindex(ids.categories).fillna(0.0).to_numpy(dtype="float64")[ids.codes]
+    segment = pd.Series(segment)
     return pd.Categorical(segment.to_numpy(), categories=sorted(segment.unique())), value

@@ -36,7 +36,7 @@ MAX_RESAMPLED_ACCOUNTS = 5000  # accounts per bootstrap replicate on large expor
 MIN_VISITS = 40  # resolved visits a stage model needs; fewer and the stage falls back to funnel arithmetic
 MIN_EXPOSED = 5  # visits a pain point needs at a stage to get its own coefficient
 MIN_SEGMENT_VISITS = 10  # below this a segment's stage averages borrow the pooled ones
-TIME_GRID = np.linspace(0.0, 0.95, 20)  # time_in_stage effects at which the response is evaluated
+TIME_GRID = np.linspace(0.0, 0.95, 12)  # time_in_stage effects at which the response is evaluated
 NUMERIC = ("log_days", "stakeholders", "share_owned", "share_earned", "share_paid",
            "share_direct_sales", "share_customer_success")
 LEVER_ORDER = ("pain_point", "time_in_stage", "drop_off", "loop_back")  # feature levers first, then rates

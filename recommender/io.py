@@ -147,7 +147,7 @@ def _parse(raw: pd.DataFrame, column: Column, path: Path) -> pd.Series:
         parsed = pd.to_numeric(values, errors="coerce").astype("float64")
         parsed = parsed.where(parsed.abs() != float("inf"))  # "inf" is no number a CRM means
     else:
-        parsed = values.astype("str").where(values.notna())
+        parsed = values
     bad = parsed.isna() & (values.notna() | column.required)  # unparseable, or empty where required
     if bad.any():
         index = int(bad.to_numpy().argmax())
@@ -164,7 +164,9 @@ def _blank_as_missing(values: pd.Series) -> pd.Series:
     """Text is stripped, and a cell of nothing but spaces counts as empty."""
     if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
         return values
-    text = values.where(values.isna(), values.astype("str").str.strip())
+    if not isinstance(values.dtype, pd.StringDtype):  # object cells from Parquet may be anything: text them
+        values = values.where(values.isna(), values.astype("str")).astype("str")
+    text = values.str.strip()  # vectorised on pyarrow strings; missing stays missing
     return text.where(text != "")
 
 
