@@ -6,6 +6,7 @@ indented line per event (``stage @ timestamp``), stage names as the vendor spell
 """
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -574,3 +575,19 @@ D-1055 -
 
 CONTRACT_FORMS = {"hubspot": HUBSPOT_CONTRACT_FORM, "salesforce": SALESFORCE_CONTRACT_FORM,
                   "deals": DEALS_CONTRACT_FORM}
+
+
+@pytest.mark.parametrize("sample", ["hubspot", "salesforce"])
+def test_sample_vendor_export_runs_through_roadmap_end_to_end(tmp_path, sample):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["roadmap", str(EXAMPLES / sample), "--budget", "15", "--no-tracking",
+                                      "--out", str(out)])
+
+    assert result.exit_code == 0, result.stderr
+    plan = pd.read_csv(out / "roadmap.csv")
+    assert len(plan) >= 1 and plan["effort"].sum() <= 15
+    assert json.loads((out / "run.json").read_text())["diagnosis"]["accounts"] > 10
