@@ -152,13 +152,15 @@ def _interpolate_time(time_delta: np.ndarray, effect: np.ndarray) -> np.ndarray:
 
 
 def fit_journey_model(visits_x: pd.DataFrame, *, target_stage: str, objective: str, seed: int,
-                      bootstrap: int) -> JourneyModel:
+                      bootstrap: int, time_levers: bool = True) -> JourneyModel:
     """Fit the stage models on the data and on ``bootstrap`` resamples of its accounts.
 
     Parameters
     ----------
     visits_x
         From features.visits.visit_features: one row per visit.
+    time_levers
+        Also evaluate the time_in_stage what-ifs (a roadmap needs them; scoring pain points does not).
 
     Raises
     ------
@@ -167,7 +169,8 @@ def fit_journey_model(visits_x: pd.DataFrame, *, target_stage: str, objective: s
     """
     require_columns(visits_x, ["account_id", "stage_order", "outcome", "segment", "value", *NUMERIC], table="visits")
     target_order = STAGE_ORDER[target_stage]
-    accounts, account_index = np.unique(visits_x["account_id"].to_numpy(), return_inverse=True)
+    ids = pd.Categorical(visits_x["account_id"])  # integer codes: no sorting of id strings
+    accounts, account_index = ids.categories, ids.codes
     resampled = min(len(accounts), MAX_RESAMPLED_ACCOUNTS)
     weights = _replicate_weights(len(accounts), seed=seed, bootstrap=bootstrap,
                                  rate=resampled / len(accounts))[:, account_index]
@@ -183,7 +186,7 @@ def fit_journey_model(visits_x: pd.DataFrame, *, target_stage: str, objective: s
         rows = np.flatnonzero(resolved & (stage_order == order))
         if len(rows):
             stages[order] = _fit_stage(visits_x.iloc[rows], weights[:, rows], segment_codes[rows],
-                                       n_segments=len(segments), order=order, seed=seed)
+                                       n_segments=len(segments), order=order, seed=seed, time_levers=time_levers)
     forward_to, back_to = _destinations(visits_x, weights, resolved)
     first_visit = (visits_x.groupby("account_id", sort=False).cumcount() == 0).to_numpy()
     starts = _starts(visits_x, weights, first_visit, segment_codes, n_segments=len(segments), objective=objective)
@@ -205,7 +208,7 @@ def _replicate_weights(n_accounts: int, *, seed: int, bootstrap: int, rate: floa
 
 
 def _fit_stage(stage_visits: pd.DataFrame, weights: np.ndarray, segment_codes: np.ndarray, *,
-               n_segments: int, order: int, seed: int) -> StageFit:
+               n_segments: int, order: int, seed: int, time_levers: bool) -> StageFit:
     outcome = stage_visits["outcome"].to_numpy()
     pain_columns = [column for column in stage_visits.columns if column.startswith(PAIN_PREFIX)
                     and stage_visits[column].sum() >= MIN_EXPOSED]
@@ -241,7 +244,7 @@ def _fit_stage(stage_visits: pd.DataFrame, weights: np.ndarray, segment_codes: n
                 pain_delta[tag][r] = _segment_means(change, wr, codes, n_segments)
                 pain_effect[tag][r] = -np.average(change[met, _FWD], weights=wr[met]) if wr[met].sum() > 0 else 0.0
             shorter = Xr.copy()
-            for k, cut in enumerate(TIME_GRID[1:], start=1):
+            for k, cut in enumerate(TIME_GRID[1:] if time_levers else (), start=1):
                 shorter[:, days_column] = np.log1p(days[rows] * (1.0 - cut))
                 time_delta[r, :, k] = _segment_means(model.predict(shorter) - observed, wr, codes, n_segments)
         else:

@@ -77,9 +77,11 @@ def resolve_objective(objective: str | None, accounts: pd.DataFrame | None, *, s
 
 
 def diagnose(export: Export, settings: Settings, *, now: pd.Timestamp, progress: Progress = _quiet,
-             bootstrap: int = 0, by: str | None = None) -> tuple[Diagnosis, Journey, JourneyModel | None]:
+             bootstrap: int = 0, time_levers: bool = False,
+             by: str | None = None) -> tuple[Diagnosis, Journey, JourneyModel | None]:
     """Stage metrics, scored pain points and map lint, and with ``by`` the stage metrics per segment or
-    cohort; also the journey and model, for the roadmap."""
+    cohort; also the journey and model, for the roadmap (which asks for ``bootstrap`` refits and the
+    ``time_levers`` what-ifs)."""
     progress("reading the journey")
     journey = build_journey(export, settings)
     metrics = stage_metrics(journey.visits, journey.events, journey.outcomes)
@@ -90,7 +92,7 @@ def diagnose(export: Export, settings: Settings, *, now: pd.Timestamp, progress:
     if target_order <= last:
         progress(f"fitting stage models ({bootstrap} bootstrap refits)" if bootstrap else "fitting stage models")
         model = fit_journey_model(journey.visits_x, target_stage=settings.target_stage, objective=journey.objective,
-                                  seed=settings.seed, bootstrap=bootstrap)
+                                  seed=settings.seed, bootstrap=bootstrap, time_levers=time_levers)
         raw_pains = estimate_pain_points(model, raw_pains)
     findings = lint_export(journey.events, journey.visits, metrics, export_time=journey.events["timestamp"].max(),
                            now=now, has_feedback=export.feedback is not None,
@@ -127,7 +129,8 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
                  progress: Progress = _quiet) -> Plan:
     """Diagnose the export, estimate every applicable improvement, and choose and rank the roadmap."""
     validated = validate_catalog(catalog, source=catalog_source)  # cheap checks first: fail before the fit
-    diagnosis, journey, model = diagnose(export, settings, now=now, progress=progress, bootstrap=settings.bootstrap)
+    diagnosis, journey, model = diagnose(export, settings, now=now, progress=progress, bootstrap=settings.bootstrap,
+                                         time_levers=True)
     if model is None:
         raise UserError(f"the export covers {diagnosis.covered[0]} to {diagnosis.covered[1]} only, so nobody can be "
                         f"seen reaching the target stage {settings.target_stage!r}; choose an earlier --target-stage")
