@@ -36,6 +36,12 @@ def read_export(data_dir: Path, *, catalog: Path | None = None) -> Export:
     if events.empty:
         raise UserError("no events: the table has a header but no rows", path=events_path)
     accounts, accounts_path = _read_named(data_dir, "accounts", ACCOUNTS, required=False)
+    return _export(data_dir, events, events_path, accounts, accounts_path, catalog=catalog)
+
+
+def _export(data_dir: Path, events: pd.DataFrame, events_path: Path, accounts: pd.DataFrame | None,
+            accounts_path: Path | None, *, catalog: Path | None) -> Export:
+    """An Export of the journey tables read, with the catalog (``--catalog``, else the folder's) and feedback."""
     if catalog is not None:
         improvements, improvements_path = read_table(catalog, IMPROVEMENTS), catalog
     else:
@@ -316,19 +322,7 @@ def read_vendor_export(data_dir: Path, *, format: str | None = None, catalog: Pa
         data_dir, format, columns=columns, id_column=id_column, stage_columns=stage_columns, stage_map=stage_map)
     if events.empty:
         raise UserError("no events: no rows, or no stage dates filled in", path=events_path)
-    if catalog is not None:
-        improvements, improvements_path = read_table(catalog, IMPROVEMENTS), catalog
-    else:
-        improvements, improvements_path = _read_named(data_dir, "improvements", IMPROVEMENTS, required=False)
-    return Export(
-        events=events,
-        accounts=accounts,
-        improvements=improvements,
-        events_path=str(events_path),
-        accounts_path=None if accounts_path is None else str(accounts_path),
-        improvements_path=None if improvements_path is None else str(improvements_path),
-        **_read_feedback(data_dir),
-    )
+    return _export(data_dir, events, events_path, accounts, accounts_path, catalog=catalog)
 
 
 def _check_format_options(format: str, *, columns: Mapping[str, str] | None, id_column: str | None,
