@@ -383,16 +383,18 @@ def _starts(visits_x: pd.DataFrame, weights: np.ndarray, first_visit: np.ndarray
 
 
 def stage_model_quality(visits_x: pd.DataFrame, *, target_stage: str, seed: int,
-                        split_at: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Out-of-time check of each stage model: fit on older visits, score the newer ones.
+                        split_at: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Out-of-time check of each stage model: fit on the older 70% of its visits, score the newer ones.
 
     Returns
     -------
-    pd.DataFrame
-        One row per modelled stage: ``stage, train_visits, test_visits, auc, brier`` (AUC and Brier
-        score of "progressed" against the rest; NaN where the test part has one class only).
+    tuple of pd.DataFrame
+        ``quality``: one row per checked stage, ``stage, train_visits, test_visits, auc, brier`` (of
+        "progressed" against the rest; AUC NaN where the test part has one class only).
+        ``calibration``: one row per stage and fifth of the predicted chance, ``stage, bin, visits,
+        predicted, observed`` (mean predicted chance of progressing against the share that did).
     """
-    rows = []
+    quality, calibration = [], []
     resolved = visits_x[visits_x["outcome"].notna()]
     for order in range(STAGE_ORDER[target_stage]):
         stage_visits = resolved[resolved["stage_order"] == order]
@@ -409,9 +411,15 @@ def stage_model_quality(visits_x: pd.DataFrame, *, target_stage: str, seed: int,
         progressed = (newer["outcome"] == FORWARD).to_numpy()
         score = model.predict(both[len(older):])[:, _FWD]
         auc = roc_auc_score(progressed, score) if 0 < progressed.sum() < len(progressed) else np.nan
-        rows.append({"stage": STAGES[order], "train_visits": len(older), "test_visits": len(newer),
-                     "auc": auc, "brier": brier_score_loss(progressed, score)})
-    return pd.DataFrame(rows, columns=["stage", "train_visits", "test_visits", "auc", "brier"])
+        quality.append({"stage": STAGES[order], "train_visits": len(older), "test_visits": len(newer),
+                        "auc": auc, "brier": brier_score_loss(progressed, score)})
+        bins = pd.Series(pd.qcut(pd.Series(score).rank(method="first"), 5, labels=False)).to_numpy()
+        for k in range(5):
+            inside = bins == k
+            calibration.append({"stage": STAGES[order], "bin": k + 1, "visits": int(inside.sum()),
+                                "predicted": float(score[inside].mean()), "observed": float(progressed[inside].mean())})
+    return (pd.DataFrame(quality, columns=["stage", "train_visits", "test_visits", "auc", "brier"]),
+            pd.DataFrame(calibration, columns=["stage", "bin", "visits", "predicted", "observed"]))
 
 
 STRONG, WEAK, ASSUMPTION = "strong", "weak", "assumption only"

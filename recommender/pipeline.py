@@ -145,6 +145,8 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
     roadmap = rank_roadmap(chosen, valuation)
     total = valuation.per_replicate([effects.ids.index(i) for i in roadmap["id"]])
     low, high = np.quantile(total[1:], INTERVAL) if len(total) > 1 else (total[0], total[0])
+    quality, calibration = stage_model_quality(journey.visits_x, target_stage=settings.target_stage,
+                                               seed=settings.seed)
     progress("tracing the budget frontier")
     frontier = budget_frontier(limits, lambda scaled: choose_roadmap(scored, valuation, scaled),
                                shares=FRONTIER_SHARES)
@@ -156,13 +158,13 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
         periods=limits.periods, frontier=frontier,
         solver={"name": selection.solver, "status": selection.status, "gap": selection.gap,
                 "seconds": round(selection.seconds, 3), "proven_optimal": selection.proven_optimal},
-        model_quality=_quality(journey, settings),
+        model_quality=_quality(quality), calibration=calibration,
         notes=_notes(scored, roadmap),
     )
 
 
-def _quality(journey: Journey, settings: Settings) -> dict[str, float]:
-    quality = stage_model_quality(journey.visits_x, target_stage=settings.target_stage, seed=settings.seed)
+def _quality(quality: pd.DataFrame) -> dict[str, float]:
+    """The out-of-time AUC and Brier score of each stage model, as flat metrics."""
     metrics = {}
     for row in quality.itertuples(index=False):
         metrics[f"auc_{row.stage}"] = float(row.auc)

@@ -123,6 +123,8 @@ def render_outputs(plan: Plan) -> dict[str, bytes]:
     if plan.frontier is not None:
         require_columns(plan.frontier, FRONTIER_COLUMNS, table="frontier")
         files["frontier.csv"] = render_csv(plan.frontier)
+    if plan.calibration is not None:
+        files["calibration.csv"] = render_csv(plan.calibration)
     return files
 
 

@@ -74,5 +74,6 @@ class Plan:
     frontier: pd.DataFrame | None = None  # share, budget, full_value, objective, items, effort
     solver: dict[str, object] = field(default_factory=dict)  # name, status, gap, seconds, proven_optimal
     model_quality: dict[str, float] = field(default_factory=dict)  # e.g. {"auc_research": 0.71}
+    calibration: pd.DataFrame | None = None  # stage, bin, visits, predicted, observed (out of time)
     inputs: dict[str, str] = field(default_factory=dict)  # input file -> sha256
     notes: tuple[str, ...] = ()  # caveats to show beside the roadmap (fallbacks, thin evidence)

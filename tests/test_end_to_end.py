@@ -23,7 +23,7 @@ def test_roadmap_writes_every_contract_file_with_the_contract_columns(tmp_path, 
 
     assert sorted(p.name for p in out.iterdir()) == sorted([
         "stage_metrics.csv", "pain_points.csv", "candidates.csv", "roadmap.csv", "roadmap.md", "report.html",
-        "run.json", "frontier.csv"])
+        "run.json", "frontier.csv", "calibration.csv"])
     metrics = pd.read_csv(out / "stage_metrics.csv")
     assert tuple(metrics.columns) == STAGE_METRICS_COLUMNS and metrics["stage"].tolist() == list(STAGES)
     assert tuple(pd.read_csv(out / "pain_points.csv").columns) == PAIN_POINTS_COLUMNS
@@ -32,6 +32,9 @@ def test_roadmap_writes_every_contract_file_with_the_contract_columns(tmp_path, 
     assert plan["rank"].tolist() == list(range(1, len(plan) + 1))
     assert plan["effort"].sum() <= 20 and plan.loc[plan["team"] == "sales", "effort"].sum() <= 6
     assert (plan["uplift_low"] <= plan["expected_uplift"]).all() and (plan["expected_uplift"] <= plan["uplift_high"]).all()
+    calibration = pd.read_csv(out / "calibration.csv")
+    assert list(calibration.columns) == ["stage", "bin", "visits", "predicted", "observed"]
+    assert calibration["predicted"].between(0, 1).all() and calibration["observed"].between(0, 1).all()
     candidates = pd.read_csv(out / "candidates.csv")
     assert {"expected_uplift", "uplift_low", "uplift_high", "selected", "evidence"} <= set(candidates.columns)
     assert set(candidates.loc[candidates["selected"], "id"]) == set(plan["id"])
