@@ -39,7 +39,6 @@ MIN_SEGMENT_VISITS = 10  # below this a segment's stage averages borrow the pool
 TIME_GRID = np.linspace(0.0, 0.95, 12)  # time_in_stage effects at which the response is evaluated
 NUMERIC = ("log_days", "stakeholders", "share_owned", "share_earned", "share_paid",
            "share_direct_sales", "share_customer_success")
-LEVER_ORDER = ("pain_point", "time_in_stage", "drop_off", "loop_back")  # feature levers first, then rates
 _FWD, _BACK, _DROP = (OUTCOMES.index(outcome) for outcome in (FORWARD, BACK, DROP))
 
 
