@@ -29,6 +29,7 @@ class Column:
     name: str
     kind: Literal["string", "datetime", "float"]
     required: bool = False
+    bounds: tuple[float, float] | None = None  # for a float: the closed range a value must lie in
 
 
 EVENTS: tuple[Column, ...] = (
@@ -39,7 +40,7 @@ EVENTS: tuple[Column, ...] = (
     Column("touchpoint", "string"),
     Column("stakeholder_role", "string"),
     Column("stakeholder_id", "string"),
-    Column("sentiment", "float"),
+    Column("sentiment", "float", bounds=(-1.0, 1.0)),
     Column("pain_point", "string"),
 )
 ACCOUNTS: tuple[Column, ...] = (

@@ -163,6 +163,13 @@ def _parse(raw: pd.DataFrame, column: Column, path: Path) -> pd.Series:
             f"{problem} (expected {_EXPECTED[column.kind]})",
             path=path, row=file_row(index, path), column=column.name,
         )
+    if column.bounds is not None:
+        low, high = column.bounds
+        outside = (parsed < low) | (parsed > high)
+        if outside.any():
+            index = int(outside.to_numpy().argmax())
+            raise UserError(f"{parsed.iat[index]:g} is outside [{low:g}, {high:g}] (expected a {column.name} "
+                            f"from {low:g} to {high:g})", path=path, row=file_row(index, path), column=column.name)
     return parsed
 
 

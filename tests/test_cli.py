@@ -194,3 +194,14 @@ def test_config_constraints_and_periods_shape_the_plan(tmp_path, small_simulated
     assert (plan["stage"] == "evaluation").sum() <= 1
     assert set(plan["period"]) <= {1, 2}
     assert plan[plan["team"] == "sales"].groupby("period")["effort"].sum().le(3).all()
+
+
+def test_sentiment_outside_its_range_names_the_cell(tmp_path):
+    data = export(tmp_path, events="account_id,timestamp,stage,sentiment\n"
+                                   "a1,2024-01-02T10:00:00Z,awareness,0.5\na1,2024-01-03T10:00:00Z,research,4\n")
+
+    result = run("validate", data)
+
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {data / 'events.csv'}, row 3, column 'sentiment': 4 is outside [-1, 1] "
+                             "(expected a sentiment from -1 to 1)\n")
