@@ -8,8 +8,6 @@ Rows sum to 1. Leading axes (segments, bootstrap replicates) are batched.
 
 import numpy as np
 
-DROP = -1  # the last column of a transition row
-
 
 def reach_probability(transitions: np.ndarray, *, target_order: int) -> np.ndarray:
     """Probability of ever entering a stage at or after ``target_order``, from each starting stage.

@@ -191,10 +191,12 @@ def select_roadmap(candidates: pd.DataFrame, limits: Limits, *, curves: Sequence
 
 
 def budget_frontier(limits: Limits, choose: Callable[[Limits], Selection], *,
-                    shares: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)) -> pd.DataFrame:
+                    shares: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
+                    request: Selection | None = None) -> pd.DataFrame:
     """What each budget would buy: the roadmap re-chosen by ``choose`` with ``limits.budget`` scaled by each share.
 
-    ``choose`` is ``select_roadmap`` on fixed values, or a chooser that re-values sets by a model.
+    ``choose`` is ``select_roadmap`` on fixed values, or a chooser that re-values sets by a model;
+    ``request`` is the selection at ``limits`` when the caller already has it (not solved again).
     Capacities and every other limit stay as they are. A share whose budget cannot fit the required
     items gets empty values; the request itself (share 1) must fit.
 
@@ -204,7 +206,7 @@ def budget_frontier(limits: Limits, choose: Callable[[Limits], Selection], *,
         One row per share, in the given order: ``share``, ``budget``, ``full_value``, ``objective``,
         ``items`` (chosen count) and ``effort`` (their person-weeks).
     """
-    request = choose(limits)  # must fit
+    request = choose(limits) if request is None else request  # must fit
     rows = []
     for share in shares:
         budget = limits.budget * share

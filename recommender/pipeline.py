@@ -149,7 +149,7 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
                                                seed=settings.seed)
     progress("tracing the budget frontier")
     frontier = budget_frontier(limits, lambda scaled: choose_roadmap(scored, valuation, scaled),
-                               shares=FRONTIER_SHARES)
+                               shares=FRONTIER_SHARES, request=selection)
     return Plan(
         diagnosis=diagnosis,
         candidates=scored.assign(selected=scored["id"].isin(roadmap["id"])),
