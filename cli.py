@@ -4,8 +4,10 @@ The only place a UserError becomes an exit status (1, one line on stderr). Heavy
 imported inside the commands, so ``journeyrec --help`` starts fast.
 """
 
+import importlib
 import os
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -122,11 +124,11 @@ def validate(data_dir, config_path, target_stage, **layout) -> None:
     Example:
         journeyrec validate exports/q3
     """
-    from recommender import pipeline
-
     with user_errors():
         settings = _settings(config_path, data_dir, target_stage=target_stage)
         export = _read_export(data_dir, settings, catalog=None, **layout)
+        from recommender import pipeline
+
         diagnosis, _, _ = pipeline.diagnose(export, settings, now=_now(), progress=progress)
         if export.improvements is not None:
             from rules import validate_catalog
@@ -155,11 +157,13 @@ def diagnose(data_dir, out, config_path, target_stage, seed, by, **layout) -> No
     Example:
         journeyrec diagnose exports/q3 --out results/q3-diagnosis --by segment
     """
-    from recommender import io, pipeline, report
+    from recommender import io, report
 
     with user_errors():
         settings = _settings(config_path, data_dir, target_stage=target_stage, seed=seed)
         export = _read_export(data_dir, settings, catalog=None, **layout)
+        from recommender import pipeline
+
         diagnosis, _, _ = pipeline.diagnose(export, settings, now=_now(), progress=progress, by=by)
         files = report.render_diagnosis(diagnosis)
         if by is not None:
@@ -246,16 +250,36 @@ def demo(out, n_accounts, seed, no_tracking) -> None:
 
 def _read_export(data_dir: Path, settings, *, catalog: Path | None, export_format: str | None, columns: str | None,
                  id_column: str | None, stage_columns: str | None):
-    """Read DATA_DIR in its format (contract or a vendor's), with the config's stage map."""
+    """Read DATA_DIR in its format (contract or a vendor's), with the config's stage map.
+
+    scikit-learn, which every command that reads an export goes on to need, is imported meanwhile.
+    """
     from recommender import io
     from recommender.importers import parse_mapping
 
+    _import_in_background("sklearn.linear_model")
     return io.read_vendor_export(
         data_dir, format=export_format, catalog=catalog,
         columns=None if columns is None else parse_mapping(columns, option="--columns"),
         id_column=id_column,
         stage_columns=None if stage_columns is None else parse_mapping(stage_columns, option="--stage-columns"),
         stage_map=settings.stage_map)
+
+
+def _import_in_background(module: str) -> None:
+    """Start importing ``module`` on a daemon thread, so that its import (about 1.5 s for scikit-learn and
+    SciPy) overlaps reading the export, which spends its time in Arrow's CSV parser, outside the GIL.
+
+    Only a third-party module whose import never touches journeyrec's own: no lock order to deadlock on.
+    A failure is left to the command's own import to report.
+    """
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 
 
 @cli.command()

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from recommender.contract import LOST, STAGE_ORDER, STAGES, require_columns
+from recommender.contract import LOST, STAGE_ORDER, STAGES, require_columns, stage_names
 from recommender.errors import UserError, file_row
 
 OPEN, CLOSED = "open", "closed"
@@ -43,12 +43,13 @@ def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], sour
         For the first row (file order) whose stage is neither canonical nor in the stage map.
     """
     require_columns(events, ["account_id", "timestamp", "stage"], table="events")
-    names = events["stage"].str.strip().str.lower()
+    # The few distinct names are mapped once, then spread to the rows by code.
+    name_codes, names = pd.factorize(events["stage"], use_na_sentinel=False)
     lookup = {stage: stage for stage in STAGES} | dict(stage_map)
-    mapped = names.map(lookup)
-    unknown = mapped.isna()
+    mapped = pd.Series(names).str.strip().str.lower().map(lookup).to_numpy(dtype=object)
+    unknown = pd.isna(mapped)[name_codes]
     if unknown.any():
-        index = int(unknown.to_numpy().argmax())
+        index = int(unknown.argmax())
         others = sorted(set(events["stage"][unknown]))
         listed = ", ".join(map(_CELL.repr, others[:8])) + (", ..." if len(others) > 8 else "")
         raise UserError(
@@ -56,8 +57,9 @@ def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], sour
             f"{', '.join(STAGES)}, or map it in the config's [stage_map]",
             path=source, row=file_row(index, source), column="stage",
         )
-    lost = (mapped == LOST).to_numpy()
-    order = mapped.map(STAGE_ORDER).to_numpy(dtype="float64")  # NaN for lost rows, filled below
+    lost = (mapped == LOST)[name_codes]
+    # NaN for lost rows, filled below
+    order = np.array([STAGE_ORDER.get(stage, np.nan) for stage in mapped], dtype="float64")[name_codes]
     account_codes, account_ids = pd.factorize(events["account_id"], sort=True)  # sorted: row order never matters
     time_key = pd.DatetimeIndex(events["timestamp"]).asi8  # integers sort fast; any unit orders the same
     ranked = np.lexsort((np.where(lost, np.inf, order), time_key, account_codes))
@@ -70,7 +72,7 @@ def canonical_events(events: pd.DataFrame, *, stage_map: Mapping[str, str], sour
         journey = _place_lost_events(journey, lost[ranked])
     journey = journey.dropna(subset=["stage_order"])
     return _without_repeats(journey.assign(
-        stage=journey["stage_order"].astype("int64").map(dict(enumerate(STAGES))).astype("str"),
+        stage=stage_names(journey["stage_order"].to_numpy(dtype="int64")),
         stage_order=journey["stage_order"].astype("int64"),
     ).reset_index(drop=True))
 
@@ -171,10 +173,10 @@ def stage_visits(events: pd.DataFrame, *, export_time: pd.Timestamp, status: pd.
     same_account_next = visits["account_id"].shift(-1) == visits["account_id"]
     is_open = visits["account_id"].map(status).eq(OPEN).to_numpy()
     account_last = visits.groupby("account_id", sort=False)["last_event_at"].transform("last")
-    final_end = pd.Series(np.where(is_open, export_time, account_last), index=visits.index).astype(visits["started_at"].dtype)
+    final_end = account_last.where(~is_open, export_time)  # stays datetime (np.where would box every moment)
     ended_at = visits["started_at"].shift(-1).where(same_account_next, final_end)
     return visits.assign(
-        stage=visits["stage_order"].map(dict(enumerate(STAGES))).astype("str"),
+        stage=stage_names(visits["stage_order"].to_numpy()),
         visit=visits.groupby("account_id", sort=False).cumcount(),
         ended_at=ended_at,
         days=(ended_at - visits["started_at"]) / pd.Timedelta(days=1),

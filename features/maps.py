@@ -4,7 +4,7 @@ import pandas as pd
 
 from features.feedback import FEEDBACK_TOUCHPOINT
 from features.journeys import ENDING_TOUCHPOINTS
-from recommender.contract import STAGES, require_columns
+from recommender.contract import require_columns, stage_names
 
 # The team that owns each contract channel: who would act on a touchpoint found there.
 CHANNEL_TEAMS: dict[str, str] = {
@@ -74,10 +74,9 @@ def stage_flows(visits: pd.DataFrame) -> pd.DataFrame:
     moved = visits[visits["next_stage_order"] >= 0]
     grouped = moved.groupby(["stage_order", "next_stage_order"], observed=True)
     counted = pd.DataFrame({"moves": grouped.size(), "accounts": grouped["account_id"].nunique()}).reset_index()
-    names = dict(enumerate(STAGES))
     flows = counted.assign(
-        from_stage=counted["stage_order"].map(names),
-        to_stage=counted["next_stage_order"].map(names),
+        from_stage=stage_names(counted["stage_order"].to_numpy()),
+        to_stage=stage_names(counted["next_stage_order"].to_numpy()),
         kind=(counted["next_stage_order"] > counted["stage_order"]).map({True: "forward", False: "back"}),
     )
     return flows[list(FLOWS_COLUMNS)].astype(

@@ -110,18 +110,34 @@ def stakeholder_key(events: pd.DataFrame) -> str | None:
     return None
 
 
+def distinct_stakeholders(events: pd.DataFrame, groups: np.ndarray, n_groups: int) -> np.ndarray | None:
+    """How many distinct stakeholders (by :func:`stakeholder_key`) the events of each group ``0..n_groups-1``
+    name; ``groups`` gives each event's group. None when the export has no stakeholder column.
+
+    Counted on integer codes (group x stakeholder pairs), not by hashing text per group.
+    """
+    key = stakeholder_key(events)
+    if key is None:
+        return None
+    who, names = pd.factorize(events[key])  # -1 where nobody is recorded
+    named = who >= 0
+    pairs = np.unique(groups[named].astype("int64") * (len(names) + 1) + who[named])
+    return np.bincount(pairs // (len(names) + 1), minlength=n_groups)
+
+
 def stakeholders_mean(events: pd.DataFrame, entered: pd.Series) -> pd.Series:
     """Distinct stakeholders per account in each stage, averaged over the accounts that entered it.
 
     An account with none recorded in a stage counts 0; empty everywhere when the export has no
     stakeholder column.
     """
-    key = stakeholder_key(events)
-    if key is None:
+    accounts, _ = pd.factorize(events["account_id"])
+    stage = events["stage_order"].to_numpy(dtype="int64")
+    distinct = distinct_stakeholders(events, accounts * len(STAGES) + stage, (accounts.max(initial=-1) + 1) * len(STAGES))
+    if distinct is None:
         return pd.Series(np.nan, index=_STAGE_INDEX, name="stakeholders_mean")
-    distinct = events.dropna(subset=[key]).groupby(["stage_order", "account_id"])[key].nunique()
-    totals = distinct.groupby(level="stage_order").sum().reindex(range(len(STAGES)), fill_value=0)
-    return (totals.set_axis(_STAGE_INDEX) / entered.where(entered > 0)).rename("stakeholders_mean")
+    totals = distinct.reshape(-1, len(STAGES)).sum(axis=0)
+    return (pd.Series(totals, index=_STAGE_INDEX, dtype="float64") / entered.where(entered > 0)).rename("stakeholders_mean")
 
 
 def sentiment_mean(events: pd.DataFrame) -> pd.Series:

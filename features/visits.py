@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from features.journeys import ENDING_TOUCHPOINTS, visit_ids
-from features.stages import stakeholder_key
+from features.stages import distinct_stakeholders
 from recommender.contract import CHANNELS, require_columns
 
 FORWARD, BACK, DROP = "forward", "back", "drop"
@@ -66,12 +66,8 @@ def visit_features(events: pd.DataFrame, visits: pd.DataFrame, accounts: pd.Data
 
 
 def _distinct_stakeholders(events: pd.DataFrame, visit_id: np.ndarray, n_visits: int) -> np.ndarray:
-    key = stakeholder_key(events)
-    if key is None:
-        return np.zeros(n_visits)
-    people = pd.DataFrame({"visit": visit_id, "who": events[key].to_numpy()}).dropna()
-    counts = people.drop_duplicates().groupby("visit").size()
-    return counts.reindex(range(n_visits), fill_value=0).to_numpy(dtype="float64")
+    counts = distinct_stakeholders(events, visit_id, n_visits)
+    return np.zeros(n_visits) if counts is None else counts.astype("float64")
 
 
 def _channel_shares(events: pd.DataFrame, visit_id: np.ndarray, n_visits: int) -> dict[str, np.ndarray]:

@@ -88,6 +88,14 @@ ROADMAP_COLUMNS: tuple[str, ...] = (
 )
 
 
+def stage_names(orders) -> pd.api.extensions.ExtensionArray:
+    """The canonical stage name (``str``) of each stage order, built in one Arrow take rather than a Python map."""
+    import pyarrow  # pandas' own string backend; imported here so that the CLI starts without it
+
+    return pd.array(pyarrow.array(STAGES, pyarrow.large_string()).take(pyarrow.array(orders, pyarrow.int64())),
+                    dtype="str")
+
+
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, table: str) -> None:
     """Raise UserError naming the columns ``frame`` lacks, and the ones it has."""
     missing = [column for column in columns if column not in frame.columns]

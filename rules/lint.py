@@ -5,7 +5,7 @@ None of them stops a run; each says what the map cannot see and what to add to t
 
 import pandas as pd
 
-from features.stages import stakeholder_key
+from features.stages import distinct_stakeholders, stakeholder_key
 from recommender.contract import STAGE_ORDER, STAGES
 from recommender.results import Finding
 
@@ -85,7 +85,8 @@ def _single_persona(events: pd.DataFrame) -> str | None:
     if key is None:
         return ("no stakeholder_id or stakeholder_role column, so each buying committee looks like one person; "
                 "add who took part in each event (stakeholder_id, and stakeholder_role such as cto, cfo, champion)")
-    if events.groupby("account_id")[key].nunique().gt(1).any():
+    accounts, ids = pd.factorize(events["account_id"])
+    if (distinct_stakeholders(events, accounts, len(ids)) > 1).any():
         return None
     return (f"at most one stakeholder per account (by {key}), so each buying committee looks like one person; "
             "add every contact who took part (stakeholder_id, and stakeholder_role such as cto, cfo, champion)")
