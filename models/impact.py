@@ -43,6 +43,22 @@ _FWD, _BACK, _DROP = (OUTCOMES.index(outcome) for outcome in (FORWARD, BACK, DRO
 
 
 @dataclass(frozen=True)
+class StageModel:
+    """One stage's model fitted on the data as it is, as plain scikit-learn in the features' own units.
+
+    What a run logs to MLflow: ``estimator.predict_proba`` on a frame with the ``features`` columns
+    (features.visits.visit_features, segment as 0/1 indicators) gives the chance of each outcome in
+    ``classes`` order.
+    """
+
+    stage: str
+    estimator: LogisticRegression
+    features: tuple[str, ...]
+    classes: tuple[str, ...]
+    visits: int
+
+
+@dataclass(frozen=True)
 class StageFit:
     """How one stage's visits end, as the models of every replicate summarise it.
 
@@ -58,6 +74,7 @@ class StageFit:
     accounts: int  # distinct accounts behind them
     exposed: Mapping[str, int]  # tag -> accounts that met it here
     modelled: bool  # False: too few visits, funnel arithmetic only
+    point: StageModel | None = None  # the fit on the data as it is (None under funnel arithmetic)
 
 
 @dataclass(frozen=True)
@@ -208,12 +225,12 @@ def _replicate_weights(n_accounts: int, *, seed: int, bootstrap: int, rate: floa
 
 def _fit_stage(stage_visits: pd.DataFrame, weights: np.ndarray, segment_codes: np.ndarray, *,
                n_segments: int, order: int, seed: int, time_levers: bool) -> StageFit:
-    outcome = stage_visits["outcome"].to_numpy()
+    outcome = outcome_codes(stage_visits["outcome"].to_numpy())
     pain_columns = [column for column in stage_visits.columns if column.startswith(PAIN_PREFIX)
                     and stage_visits[column].sum() >= MIN_EXPOSED]
     exposed = {column[len(PAIN_PREFIX):]: int(stage_visits.loc[stage_visits[column] > 0, "account_id"].nunique())
                for column in pain_columns}
-    modelled = len(stage_visits) >= MIN_VISITS and len(set(outcome)) >= 2
+    modelled = len(stage_visits) >= MIN_VISITS and len(np.unique(outcome)) >= 2
     names, X = _design(stage_visits, pain_columns)
     days_column = names.index("log_days")
     days = stage_visits["days"].to_numpy()
@@ -223,10 +240,14 @@ def _fit_stage(stage_visits: pd.DataFrame, weights: np.ndarray, segment_codes: n
     pain_effect = {tag: np.zeros(replicates) for tag in exposed}
     time_delta = np.zeros((replicates, n_segments, len(TIME_GRID), len(OUTCOMES)))
     model = _OutcomeModel(X, outcome, seed=seed) if modelled else None
+    point = None
     for r in range(replicates):
         w = weights[r]
-        if model is not None and len(set(outcome[w > 0])) >= 2:
+        if model is not None and len(np.unique(outcome[w > 0])) >= 2:
             model.fit(w)
+            if r == 0:  # replicate 0 is the data as it is
+                point = StageModel(STAGES[order], model.in_feature_units(names), tuple(names),
+                                   tuple(OUTCOMES[code] for code in model.columns), len(stage_visits))
             rows = np.flatnonzero(w > 0)  # a replicate's averages are over the visits it drew
             Xr, wr, codes = X[rows], w[rows], segment_codes[rows]
             observed = model.predict(Xr)
@@ -252,7 +273,8 @@ def _fit_stage(stage_visits: pd.DataFrame, weights: np.ndarray, segment_codes: n
                 pain_delta[column[len(PAIN_PREFIX):]][r] = delta
                 pain_effect[column[len(PAIN_PREFIX):]][r] = effect
     return StageFit(order, base, pain_delta, time_delta, pain_effect, visits=len(stage_visits),
-                    accounts=int(stage_visits["account_id"].nunique()), exposed=exposed, modelled=modelled)
+                    accounts=int(stage_visits["account_id"].nunique()), exposed=exposed, modelled=modelled,
+                    point=point)
 
 
 def _design(stage_visits: pd.DataFrame, pain_columns: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -261,6 +283,14 @@ def _design(stage_visits: pd.DataFrame, pain_columns: Sequence[str]) -> tuple[li
     frame = pd.concat([stage_visits[list(NUMERIC) + list(pain_columns)].astype("float64").reset_index(drop=True),
                        segments.reset_index(drop=True)], axis=1)
     return list(frame.columns), frame.to_numpy(dtype="float64")
+
+
+def outcome_codes(outcome: np.ndarray) -> np.ndarray:
+    """Each visit's outcome label as its index in features.visits.OUTCOMES."""
+    codes = pd.Categorical(outcome, categories=OUTCOMES).codes
+    if (codes < 0).any():
+        raise ValueError(f"an outcome outside {OUTCOMES}")
+    return codes.astype("int64")
 
 
 class _OutcomeModel:
@@ -275,16 +305,26 @@ class _OutcomeModel:
         spread = X.std(axis=0)
         self.scale = np.where(spread > 0, spread, 1.0)
         self.standardised = (X - self.mean) / self.scale
-        self.outcome = outcome
+        self.outcome = outcome  # integer codes (outcome_codes): sklearn's unique() sorts them fast, strings slowly
         self.estimator = LogisticRegression(C=1.0, max_iter=1000, warm_start=True, random_state=seed)
 
     def fit(self, weight: np.ndarray) -> None:
         keep = weight > 0
-        labels = set(self.outcome[keep])
-        if hasattr(self.estimator, "classes_") and labels != set(self.estimator.classes_):
+        labels = np.unique(self.outcome[keep])
+        if hasattr(self.estimator, "classes_") and not np.array_equal(labels, self.estimator.classes_):
             self.estimator = clone(self.estimator)  # another set of classes: start afresh
         self.estimator.fit(self.standardised[keep], self.outcome[keep], sample_weight=weight[keep])
-        self.columns = [OUTCOMES.index(label) for label in self.estimator.classes_]
+        self.columns = self.estimator.classes_
+
+    def in_feature_units(self, names: Sequence[str]) -> LogisticRegression:
+        """The last fit with the standardisation folded into its coefficients: the same probabilities from
+        unscaled features named ``names``, with the outcome names as classes."""
+        estimator = clone(self.estimator)
+        coef = self.estimator.coef_ / self.scale
+        estimator.coef_, estimator.intercept_ = coef, self.estimator.intercept_ - coef @ self.mean
+        estimator.classes_ = np.array([OUTCOMES[code] for code in self.columns], dtype=object)
+        estimator.n_features_in_, estimator.feature_names_in_ = len(names), np.array(names, dtype=object)
+        return estimator
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Probabilities ``[n, OUTCOMES]`` (0 for an outcome the fit never saw)."""
@@ -328,9 +368,9 @@ def _funnel_arithmetic(stage_visits: pd.DataFrame, outcome: np.ndarray, weight: 
     Returns the base probabilities and, per pain column, (change in the stage averages if relieved,
     change in P(forward) for a visit that meets it).
     """
-    seen = [OUTCOMES.index(label) for label in sorted(set(outcome))] or [_DROP]
+    seen = np.unique(outcome).tolist() or [_DROP]
     onehot = np.zeros((len(outcome), len(OUTCOMES)))
-    onehot[np.arange(len(outcome)), [OUTCOMES.index(label) for label in outcome]] = 1.0
+    onehot[np.arange(len(outcome)), outcome] = 1.0
     prior = np.zeros(len(OUTCOMES))
     prior[list({*seen, _FWD, _DROP})] = 0.5  # add-half smoothing: no stage is certain from a handful of visits
     share = ((onehot * weight[:, None]).sum(axis=0) + prior) / (weight.sum() + prior.sum())
@@ -405,7 +445,7 @@ def stage_model_quality(visits_x: pd.DataFrame, *, target_stage: str, seed: int,
             continue
         pains = [c for c in stage_visits.columns if c.startswith(PAIN_PREFIX) and stage_visits[c].sum() >= MIN_EXPOSED]
         _, both = _design(pd.concat([older, newer]), pains)
-        model = _OutcomeModel(both[:len(older)], older["outcome"].to_numpy(), seed=seed)
+        model = _OutcomeModel(both[:len(older)], outcome_codes(older["outcome"].to_numpy()), seed=seed)
         model.fit(np.ones(len(older)))
         progressed = (newer["outcome"] == FORWARD).to_numpy()
         score = model.predict(both[len(older):])[:, _FWD]

@@ -160,6 +160,7 @@ def plan_roadmap(export: Export, settings: Settings, *, catalog: pd.DataFrame, c
                 "seconds": round(selection.seconds, 3), "proven_optimal": selection.proven_optimal},
         model_quality=_quality(quality), calibration=calibration,
         notes=_notes(scored, roadmap),
+        stage_models=tuple(fit.point for _, fit in sorted(model.stages.items()) if fit.point is not None),
     )
 
 

@@ -77,3 +77,4 @@ class Plan:
     calibration: pd.DataFrame | None = None  # stage, bin, visits, predicted, observed (out of time)
     inputs: dict[str, str] = field(default_factory=dict)  # input file -> sha256
     notes: tuple[str, ...] = ()  # caveats to show beside the roadmap (fallbacks, thin evidence)
+    stage_models: tuple = ()  # models.impact.StageModel of each modelled stage, for MLflow

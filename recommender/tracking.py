@@ -1,4 +1,5 @@
-"""Every MLflow call: one roadmap run becomes one MLflow run (parameters, metrics, tags, output files).
+"""Every MLflow call: one roadmap run becomes one MLflow run (parameters, metrics, tags, output files, and
+the stage models with their signatures).
 
 MLflow is imported here only, and only when a run is logged (it takes seconds to import).
 """
@@ -54,6 +55,8 @@ def log_run(plan: Plan, files: Mapping[str, bytes], *, uri: str, experiment: str
                 for name, content in sorted(files.items()):
                     (Path(folder) / name).write_bytes(content)
                 mlflow.log_artifacts(folder)
+            for stage_model in plan.stage_models:
+                _log_stage_model(mlflow, stage_model)
             return Tracked(run.info.run_id, uri)
     except (MlflowException, OSError) as error:  # MLflow wraps transport failures in MlflowException
         return Tracked(None, uri, problem=_first_line(error))
@@ -72,9 +75,30 @@ def _import_mlflow():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import mlflow
+        import mlflow.sklearn
     for noisy in ("alembic", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return mlflow
+
+
+def _log_stage_model(mlflow, stage_model) -> None:
+    """Log one stage model (models.impact.StageModel) as ``stage_model_<stage>``: scikit-learn flavour,
+    a signature (its feature columns in, the outcome probabilities out) and the outcome names.
+
+    Its pip requirements are given, not inferred (inference takes seconds per model).
+    """
+    import numpy as np
+    import sklearn
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
+    signature = ModelSignature(inputs=Schema([ColSpec("double", name) for name in stage_model.features]),
+                               outputs=Schema([TensorSpec(np.dtype("float64"), (-1, len(stage_model.classes)))]))
+    mlflow.sklearn.log_model(stage_model.estimator, name=f"stage_model_{stage_model.stage}", signature=signature,
+                             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                             pyfunc_predict_fn="predict_proba",
+                             metadata={"stage": stage_model.stage, "classes": list(stage_model.classes),
+                                       "visits": stage_model.visits})
 
 
 def _run_name(plan: Plan) -> str:

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.impact import candidate_effects, estimate_uplift, fit_journey_model, set_uplift
+from features.visits import OUTCOMES
+from models.impact import MIN_SEGMENT_VISITS, _design, candidate_effects, estimate_uplift, fit_journey_model, set_uplift
 from recommender import io
 from recommender.config import Settings
 from recommender.pipeline import build_journey
@@ -88,3 +89,26 @@ def test_each_lever_estimate_is_close_to_the_truth(world, lever):
 
     assert truth > 0
     assert abs(scored["expected_uplift"] - truth) <= max(0.35 * truth, scored["uplift_high"] - scored["uplift_low"])
+
+
+def test_each_stage_model_logged_is_the_fit_itself_in_the_features_own_units(world):
+    simulation, model = world
+    visits_x = build_journey(simulation.export, Settings(objective="conversions")).visits_x
+    checked = 0
+    for order, fit in model.stages.items():
+        if fit.point is None:
+            continue
+        stage_visits = visits_x[(visits_x["stage_order"] == order) & visits_x["outcome"].notna()]
+        pains = [name for name in fit.point.features if name.startswith("pain:")]
+        names, X = _design(stage_visits, pains)
+        assert tuple(names) == fit.point.features
+        probabilities = fit.point.estimator.predict_proba(pd.DataFrame(X, columns=names))
+        codes = stage_visits["segment"].cat.codes.to_numpy()
+        for segment in range(len(model.segments)):
+            mine = codes == segment
+            if mine.sum() >= MIN_SEGMENT_VISITS:  # a thin segment's summary borrows the pooled mean
+                by_outcome = dict(zip(fit.point.classes, probabilities[mine].mean(axis=0)))
+                summary = dict(zip(OUTCOMES, fit.base[0, segment]))
+                assert by_outcome == pytest.approx({k: summary[k] for k in by_outcome}, abs=1e-9)
+                checked += 1
+    assert checked >= 4

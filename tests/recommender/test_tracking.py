@@ -41,6 +41,31 @@ def test_run_is_recorded_with_parameters_metrics_and_every_output(tmp_path, smal
     assert result.stderr == ""  # no wall of warnings
 
 
+def test_each_stage_model_is_logged_with_a_signature_and_predicts_outcome_chances(tmp_path, small_simulated_export):
+    import mlflow
+    import pandas as pd
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = roadmap(small_simulated_export, tmp_path / "out", "--tracking-uri", uri, "--experiment", "q1")
+    assert result.exit_code == 0, result.stderr
+    run_id = json.loads((tmp_path / "out" / "run.json").read_text())["mlflow_run_id"]
+
+    mlflow.set_tracking_uri(uri)
+    logged = mlflow.search_logged_models(experiment_ids=[mlflow.get_experiment_by_name("q1").experiment_id],
+                                         filter_string=f"source_run_id = '{run_id}'", output_format="list")
+    assert {model.name for model in logged} == {f"stage_model_{stage}" for stage in
+                                                ("awareness", "research", "evaluation", "decision")}
+    for model in logged:
+        info = mlflow.models.get_model_info(f"models:/{model.model_id}")
+        features = info.signature.inputs.input_names()
+        assert "log_days" in features and any(name.startswith("pain:") for name in features)
+        classes = info.metadata["classes"]  # awareness has no earlier stage to loop back to
+        assert {"forward", "drop"} <= set(classes) <= {"forward", "back", "drop"}
+        chances = mlflow.pyfunc.load_model(f"models:/{model.model_id}").predict(
+            pd.DataFrame([[0.0] * len(features)] * 3, columns=features))
+        assert chances.shape == (3, len(classes)) and chances.sum(axis=1) == pytest.approx([1.0] * 3)
+
+
 def test_unreachable_server_still_writes_the_outputs_and_says_so_in_one_line(tmp_path, small_simulated_export):
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
 
@@ -115,3 +140,7 @@ def test_a_run_on_a_real_tracking_server_reads_back_through_the_rest_api(tmp_pat
     assert params["budget"] == "20.0" and metrics["effort_used"] <= 20
     listed = rest(tracking_server, f"/api/2.0/mlflow/artifacts/list?run_id={run['info']['run_id']}")
     assert {"roadmap.csv", "report.html", "candidates.csv"} <= {f["path"] for f in listed["files"]}
+    models = rest(tracking_server, "/api/2.0/mlflow/logged-models/search",
+                  {"experiment_ids": [experiment["experiment"]["experiment_id"]]})["models"]
+    assert {m["info"]["name"] for m in models if m["info"]["source_run_id"] == run["info"]["run_id"]} >= {
+        "stage_model_research", "stage_model_evaluation"}
