@@ -28,8 +28,8 @@ Accounts are created uniformly over the ``window_days`` before ``EXPORT_TIME``; 
 ``awareness``, the rest at ``research``. Visits follow each other without gaps. Each visit emits an
 event at its start and 1-3 more inside it; an account's final visit (dropped, churned or completed) has
 its last event at its end, so the contract's visit days are the planted days. A met pain is tagged on
-one event of its visit (never the last one); a deal lost before it was won ends on touchpoint
-``closed_lost``, a churned one on ``cancellation``. With ``censor``, events after ``EXPORT_TIME`` are cut
+one event of its visit (never the last one); a deal lost before it was won ends on one more event, at
+touchpoint ``closed_lost``, a churned one on ``cancellation``. With ``censor``, events after ``EXPORT_TIME`` are cut
 and an account whose journey was still running is ``open``.
 
 The truth (:class:`TrueJourney`) is exact: per segment and stage, the expected transition row is the
@@ -665,7 +665,9 @@ def _events(world: _World, accounts: _Accounts, visits: _Visits, ids: pd.Series,
     pains_met = visits.met.sum(axis=1)
     final = visits.outcome >= _DROP
     inner = np.maximum(rng.integers(_EXTRA_EVENTS[0], _EXTRA_EVENTS[1] + 1, size=n_visits), pains_met)
-    per_visit = 1 + inner
+    # A lost deal or a churn is recorded as one more event (a CRM's stage change), not instead of one:
+    # what was seen during the visit does not depend on how it ended.
+    per_visit = 1 + inner + (visits.outcome == _DROP)
     visit = np.repeat(np.arange(n_visits), per_visit)
     first = np.concatenate([[0], np.cumsum(per_visit)[:-1]])
     position = np.arange(len(visit)) - first[visit]
