@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/decision_quality.py
 	$(BIN)/python benchmarks/optimizer.py
+	$(BIN)/python benchmarks/interval_coverage.py
 
 clean:
 	rm -rf $(VENV) demo-out journeyrec-out mlflow.db mlruns .pytest_cache .hypothesis

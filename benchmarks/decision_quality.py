@@ -43,7 +43,7 @@ LIMITS = Limits(budget=25, capacity={"marketing": 10, "sales": 8, "customer_succ
                 periods=1)
 ACCOUNTS = 4000
 BOOTSTRAP = 10
-SEEDS = (1, 2, 3)  # every scenario is simulated and planned once per seed: one draw can be lucky or not
+SEEDS = (1, 2, 3, 4, 5)  # every scenario is simulated and planned once per seed: one draw can be lucky or not
 REGRET_TARGET, MEAN_REGRET_TARGET = 0.05, 0.03  # per scenario (mean over its seeds), and over all scenarios
 EXPLAIN_ABOVE = 0.01  # runs with more model regret than this list the candidates the engine got wrong
 _BETTER = 1e-9  # relative gain a local-search move needs to count as an improvement

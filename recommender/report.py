@@ -814,7 +814,7 @@ def _journey_map(diagnosis: Diagnosis) -> _Markup:
     ranked = _top_pain_points(diagnosis.pain_points, len(diagnosis.pain_points))
     tags = {stage["stage"]: ranked.loc[ranked["stage"] == stage["stage"], "pain_point"].head(3).tolist()
             for stage in stages}
-    head = _el("thead", _el("tr", _el("th", "metric"), *(_el("th", s["stage"], class_="num") for s in stages)))
+    head = _el("thead", _el("tr", _el("th", "stage →"), *(_el("th", s["stage"], class_="num") for s in stages)))
     rows = [*_doing_rows(diagnosis, stages), *_thinking_rows(diagnosis, stages), _feeling_row(stages)]
     rows += [_el("tr", _el("th", column.header), *(_el("td", column.cell(s), class_="num") for s in stages))
              for column in _STAGE_TABLE[1:] if column.header != "sentiment"]  # sentiment: the feeling row
