@@ -131,9 +131,9 @@ def stakeholders_mean(events: pd.DataFrame, entered: pd.Series) -> pd.Series:
     An account with none recorded in a stage counts 0; empty everywhere when the export has no
     stakeholder column.
     """
-    accounts, _ = pd.factorize(events["account_id"])
+    accounts, ids = pd.factorize(events["account_id"])
     stage = events["stage_order"].to_numpy(dtype="int64")
-    distinct = distinct_stakeholders(events, accounts * len(STAGES) + stage, (accounts.max(initial=-1) + 1) * len(STAGES))
+    distinct = distinct_stakeholders(events, accounts * len(STAGES) + stage, len(ids) * len(STAGES))
     if distinct is None:
         return pd.Series(np.nan, index=_STAGE_INDEX, name="stakeholders_mean")
     totals = distinct.reshape(-1, len(STAGES)).sum(axis=0)
